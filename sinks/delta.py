@@ -1,0 +1,130 @@
+"""Delta Lake sink: one micro-batch in, one commit per table out, offsets committed last.
+
+Quix-style contract: `add` buffers, `flush` writes. The checkpoints table is written last in
+each flush and carries, per topic-partition, the next offset to read both as a row and as a
+Delta application transaction (`unify:<topic>:<partition>`), so the lake itself says how far
+the stream has been applied. Rows are idempotent: a replayed batch rewrites the same
+current state, which views read as the latest row per key.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+from sinks.tables import schemas
+from streams.codec import OrderChange
+from unify.resolver import Output
+
+
+def txn_app_id(topic: str, partition: int) -> str:
+    return f"unify:{topic}:{partition}"
+
+
+def read_checkpoints(lake: Path) -> dict[tuple[str, int], tuple[int, int, object]]:
+    """Per topic-partition: (next offset, events applied, last commit time) from the lake."""
+    path = Path(lake) / "checkpoints"
+    if not (path / "_delta_log").exists():
+        return {}
+    table = DeltaTable(str(path)).to_pyarrow_table(
+        columns=["topic", "partition", "next_offset", "events", "written_at"])
+    out: dict[tuple[str, int], tuple[int, int, object]] = {}
+    for row in table.to_pylist():
+        tp = (row["topic"], row["partition"])
+        offset, events, at = out.get(tp, (0, 0, None))
+        out[tp] = (max(offset, row["next_offset"]), events + row["events"],
+                   max(at, row["written_at"]) if at else row["written_at"])
+    return out
+
+
+class DeltaSink:
+    def __init__(self, lake: Path, attributes: tuple[str, ...]):
+        self.lake = Path(lake)
+        self.attributes = attributes
+        self.schemas = schemas(attributes)
+        self.lake.mkdir(parents=True, exist_ok=True)
+        for name, schema in self.schemas.items():
+            self._ensure(name, schema)
+        self.batch = self._last_batch() + 1
+        self._rows: dict[str, list[dict]] = {name: [] for name in self.schemas}
+        self._offsets: dict[tuple[str, int], tuple[int, int]] = {}
+
+    def _ensure(self, name: str, schema: pa.Schema) -> None:
+        path = self.lake / name
+        if not (path / "_delta_log").exists():
+            DeltaTable.create(str(path), schema=schema, mode="ignore")
+            return
+        existing = DeltaTable(str(path)).schema().to_arrow()
+        missing = [f for f in schema if f.name not in pa.schema(existing).names]
+        if missing:  # a new attribute in the config: add nullable columns, no rewrite
+            empty = pa.Table.from_pylist([], schema=schema)
+            write_deltalake(str(path), empty, mode="append", schema_mode="merge")
+
+    def _last_batch(self) -> int:
+        table = DeltaTable(str(self.lake / "checkpoints")).to_pyarrow_table(columns=["batch"])
+        return pc.max(table["batch"]).as_py() or 0 if table.num_rows else 0
+
+    def add(self, output: Output, orders: list[OrderChange], dead: list[dict],
+            offsets: dict[tuple[str, int], tuple[int, int]]) -> None:
+        now = int(time.time() * 1000)
+        b = self.batch
+        for link in output.links:
+            self._rows["customer_links_log"].append({
+                "batch": b, "written_at": now, "source": link.source, "source_key": link.source_key,
+                "customer_id": link.customer_id, "rule": link.rule, "score": link.score,
+                "matched_source": link.matched_source, "matched_key": link.matched_key,
+                "deleted": link.deleted, "position": link.position, "event_at": link.event_ms,
+                "first_at": link.first_ms, **{a: link.attributes.get(a) for a in self.attributes},
+            })
+        for c in output.customers:
+            self._rows["customers_log"].append({
+                "batch": b, "written_at": now, "customer_id": c.customer_id, "deleted": c.deleted,
+                "source_count": c.source_count, "sources": list(c.sources),
+                "winners": json.dumps(c.winners, sort_keys=True), "updated_at": c.updated_ms or None,
+                "first_seen_at": c.first_ms or None,
+                **{a: c.attributes.get(a) for a in self.attributes},
+            })
+        for i, e in enumerate(output.lineage):
+            self._rows["lineage"].append({
+                "batch": b, "seq": i, "event": e.event, "customer_id": e.customer_id,
+                "from_ids": list(e.from_ids), "to_ids": list(e.to_ids), "at": e.at_ms, "cause": e.cause,
+            })
+        for o in orders:
+            d = o.order
+            self._rows["sales_orders_log"].append({
+                "batch": b, "written_at": now, "source": o.source, "order_key": o.key,
+                "customer_source": d.get("customerSource"), "customer_key": d.get("customerRef"),
+                "deleted": o.op == "delete", "position": o.position, "ordered_at": d.get("orderedMs"),
+                "total_amount": d.get("totalAmount"), "currency": d.get("currency"),
+                "store_id": d.get("storeId"), "channel": d.get("channel"), "lines": d.get("lines"),
+            })
+        for d in dead:
+            self._rows["dead_letters"].append({"batch": b, "written_at": now, **d})
+        for tp, (next_offset, events) in offsets.items():
+            prev = self._offsets.get(tp, (0, 0))
+            self._offsets[tp] = (max(prev[0], next_offset), prev[1] + events)
+
+    def flush(self) -> int:
+        """Write every buffered table, then the checkpoint. Returns the batch number written."""
+        written = self.batch
+        for name, rows in self._rows.items():
+            if rows and name != "checkpoints":
+                self._append(name, rows)
+        if self._offsets:
+            now = int(time.time() * 1000)
+            rows = [{"batch": written, "written_at": now, "topic": t, "partition": p,
+                     "next_offset": off, "events": n} for (t, p), (off, n) in sorted(self._offsets.items())]
+            txns = [Transaction(txn_app_id(t, p), off, now) for (t, p), (off, _) in self._offsets.items()]
+            self._append("checkpoints", rows, CommitProperties(app_transactions=txns))
+        self._rows = {name: [] for name in self.schemas}
+        self._offsets = {}
+        self.batch += 1
+        return written
+
+    def _append(self, name: str, rows: list[dict], commit: CommitProperties | None = None) -> None:
+        table = pa.Table.from_pylist(rows, schema=self.schemas[name])
+        write_deltalake(str(self.lake / name), table, mode="append", commit_properties=commit)

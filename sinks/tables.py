@@ -1,0 +1,68 @@
+"""Arrow schemas of the lake's Delta tables (append-only change logs).
+
+Every row carries `batch`, the writer's commit sequence: the current state of a key is its
+row with the highest batch, which views select. Attribute columns come from the config, so
+adding an attribute adds a nullable column (schema merge), never a rewrite.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+TS = pa.timestamp("ms", tz="UTC")
+LINE = pa.struct([("product", pa.string()), ("brand", pa.string()), ("category", pa.string()),
+                  ("quantity", pa.float64()), ("price", pa.float64())])
+
+
+def links_schema(attributes) -> pa.Schema:
+    return pa.schema([
+        ("batch", pa.int64()), ("written_at", TS), ("source", pa.string()),
+        ("source_key", pa.string()), ("customer_id", pa.string()), ("rule", pa.string()),
+        ("score", pa.float64()), ("matched_source", pa.string()), ("matched_key", pa.string()),
+        ("deleted", pa.bool_()), ("position", pa.int64()), ("event_at", TS), ("first_at", TS),
+        *((a, pa.string()) for a in attributes),
+    ])
+
+
+def customers_schema(attributes) -> pa.Schema:
+    return pa.schema([
+        ("batch", pa.int64()), ("written_at", TS), ("customer_id", pa.string()),
+        ("deleted", pa.bool_()), ("source_count", pa.int32()), ("sources", pa.list_(pa.string())),
+        ("winners", pa.string()), ("updated_at", TS), ("first_seen_at", TS),
+        *((a, pa.string()) for a in attributes),
+    ])
+
+
+ORDERS = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("source", pa.string()), ("order_key", pa.string()),
+    ("customer_source", pa.string()), ("customer_key", pa.string()), ("deleted", pa.bool_()),
+    ("position", pa.int64()), ("ordered_at", TS), ("total_amount", pa.float64()),
+    ("currency", pa.string()), ("store_id", pa.string()), ("channel", pa.string()),
+    ("lines", pa.list_(LINE)),
+])
+
+LINEAGE = pa.schema([
+    ("batch", pa.int64()), ("seq", pa.int32()), ("event", pa.string()), ("customer_id", pa.string()),
+    ("from_ids", pa.list_(pa.string())), ("to_ids", pa.list_(pa.string())), ("at", TS),
+    ("cause", pa.string()),
+])
+
+DEAD_LETTERS = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("topic", pa.string()), ("partition", pa.int32()),
+    ("offset", pa.int64()), ("reason", pa.string()), ("value", pa.binary()),
+])
+
+CHECKPOINTS = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("topic", pa.string()), ("partition", pa.int32()),
+    ("next_offset", pa.int64()), ("events", pa.int64()),
+])
+
+
+def schemas(attributes) -> dict[str, pa.Schema]:
+    return {
+        "customer_links_log": links_schema(attributes),
+        "customers_log": customers_schema(attributes),
+        "sales_orders_log": ORDERS,
+        "lineage": LINEAGE,
+        "dead_letters": DEAD_LETTERS,
+        "checkpoints": CHECKPOINTS,
+    }

@@ -1,0 +1,99 @@
+"""The DuckDB warehouse: a database file holding only views over the lake's Delta tables.
+
+Views read the change logs through `delta_scan`, so every query sees the latest committed
+Delta snapshot, never a half-written batch. The database is (re)written by the worker at
+start-up and opened read-only by everything else.
+"""
+from __future__ import annotations
+
+import glob
+import sysconfig
+from pathlib import Path
+
+import duckdb
+
+from unify.errors import UnifyError
+
+
+class WarehouseError(UnifyError):
+    """The warehouse cannot be opened or queried."""
+
+
+def delta_extension() -> str:
+    """Path of the delta extension shipped by the duckdb-ext-delta wheel (works offline)."""
+    pattern = f"{sysconfig.get_paths()['purelib']}/duckdb_ext/extensions/v{duckdb.__version__}/*/delta.duckdb_extension"
+    found = glob.glob(pattern)
+    if not found:
+        raise WarehouseError(f"DuckDB delta extension for duckdb {duckdb.__version__} not found; reinstall the project (pip install -e .)")
+    return found[0]
+
+
+def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if read_only and not Path(path).exists():
+        raise WarehouseError(f"{path}: no warehouse yet; start the worker (unify run) or run unify resolve first")
+    try:
+        con = duckdb.connect(str(path), read_only=read_only, config={"allow_unsigned_extensions": "true"})
+    except duckdb.IOException as exc:
+        raise WarehouseError(f"{path}: cannot open the warehouse ({str(exc).splitlines()[0]})") from None
+    con.execute(f"LOAD '{delta_extension()}'")
+    return con
+
+
+def _latest(table: str, keys: str, order: str = "batch DESC") -> str:
+    return (f"SELECT * FROM delta_scan('{table}') "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
+
+
+def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
+    t = {name: str((Path(lake) / name).resolve()) for name in (
+        "customer_links_log", "customers_log", "sales_orders_log", "lineage", "dead_letters", "checkpoints")}
+    attrs = ", ".join(f'"{a}"' for a in attributes)
+    return {
+        "customer_links": f"""
+            SELECT source, source_key, customer_id, rule, score, matched_source, matched_key,
+                   event_at AS updated_at, first_at AS first_seen_at, {attrs}
+            FROM ({_latest(t['customer_links_log'], 'source, source_key')}) WHERE NOT deleted""",
+        "sales_orders": f"""
+            SELECT o.source, o.order_key, o.customer_source, o.customer_key, l.customer_id,
+                   o.ordered_at, o.total_amount, o.currency, o.store_id, o.channel, o.lines
+            FROM ({_latest(t['sales_orders_log'], 'source, order_key', 'position DESC, batch DESC')}) o
+            LEFT JOIN customer_links l ON l.source = o.customer_source AND l.source_key = o.customer_key
+            WHERE NOT o.deleted""",
+        "dim_customer": f"""
+            WITH current AS ({_latest(t['customers_log'], 'customer_id')}),
+            spend AS (
+                SELECT customer_id, count(*) AS order_count, sum(total_amount) AS total_spend,
+                       min(ordered_at) AS first_purchase_at, max(ordered_at) AS last_purchase_at
+                FROM sales_orders WHERE customer_id IS NOT NULL GROUP BY customer_id)
+            SELECT c.customer_id, {", ".join(f'c."{a}"' for a in attributes)},
+                   c.source_count, c.sources, c.winners, c.first_seen_at, c.updated_at,
+                   coalesce(s.order_count, 0) AS order_count,
+                   coalesce(s.total_spend, 0) AS total_spend,
+                   s.total_spend / nullif(s.order_count, 0) AS average_order_value,
+                   s.first_purchase_at, s.last_purchase_at
+            FROM current c LEFT JOIN spend s USING (customer_id)
+            WHERE NOT c.deleted""",
+        "customer_lineage": f"""
+            SELECT event, customer_id, from_ids, to_ids, at, cause, batch
+            FROM delta_scan('{t['lineage']}') ORDER BY batch, seq""",
+        "dead_letters": f"""
+            SELECT topic, "partition", "offset", reason, value, written_at
+            FROM delta_scan('{t['dead_letters']}')""",
+        "ingest_checkpoints": f"""
+            SELECT topic, "partition", max(next_offset) AS next_offset, sum(events) AS events,
+                   max(written_at) AS committed_at, max(batch) AS batch
+            FROM delta_scan('{t['checkpoints']}') GROUP BY topic, "partition" """,
+    }
+
+
+def create_views(path: Path, lake: Path, attributes: tuple[str, ...]) -> list[str]:
+    """(Re)create every view; returns their names. Holds the file only while it writes."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = connect(path)
+    try:
+        views = view_sql(lake, attributes)
+        for name, sql in views.items():
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
+        return list(views)
+    finally:
+        con.close()

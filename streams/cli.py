@@ -1,0 +1,227 @@
+"""`unify`: the command line. Every failure is one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from unify.errors import UnifyError
+
+CONFIG = click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+                      help="Path of the YAML configuration (see examples/retail/unify.yaml).")
+
+
+def one_line_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UnifyError as exc:
+            lines = str(exc).splitlines() or [type(exc).__name__]
+            for line in lines:
+                click.secho(f"unify: {line}", fg="red", err=True)
+            sys.exit(2 if type(exc).__name__ == "ConfigError" else 1)
+        except KeyboardInterrupt:
+            click.secho("unify: interrupted", fg="yellow", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def _settings(config_path: str, lake: str | None = None, bootstrap: str | None = None):
+    from streams.settings import load
+    settings = load(config_path)
+    if lake or bootstrap:
+        settings = settings.with_overrides(bootstrap=bootstrap, lake=Path(lake) if lake else None)
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """Streaming customer unification: CDC in, an enhanced customer dimension out."""
+
+
+@main.command()
+@click.option("--people", default=5000, show_default=True, help="Size of the synthetic world.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--noise", type=click.Choice(["clean", "realistic", "hard"]), default="realistic", show_default=True)
+@click.option("--dir", "workdir", default="unify-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where the lake, warehouse and world files go (replaced on each run).")
+@click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Config to use (default: the bundled examples/retail/unify.yaml).")
+@one_line_errors
+def demo(people, seed, noise, workdir, config_path):
+    """Run the whole product on a synthetic world: broker, worker, lake, views, summary."""
+    from streams.demo import run_demo
+    run_demo(people=people, seed=seed, noise=noise, workdir=Path(workdir), config_path=config_path)
+
+
+@main.command()
+@click.option("--port", default=9092, show_default=True, help="Loopback port to listen on.")
+@one_line_errors
+def broker(port):
+    """Run the embedded Kafka-protocol broker in the foreground (memory-only)."""
+    import time
+    from streams.broker import EmbeddedBroker
+    with EmbeddedBroker(port) as b:
+        click.echo(f"embedded broker on {b.bootstrap} (pid {b.process.pid}); Ctrl-C stops it")
+        while b.process.poll() is None:
+            time.sleep(0.5)
+
+
+@main.command()
+@CONFIG
+@click.option("--bootstrap", default=None, help="Kafka bootstrap servers (overrides broker.bootstrap).")
+@click.option("--lake", default=None, type=click.Path(file_okay=False), help="Override the lake path.")
+@click.option("--log-level", default="warn", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
+@one_line_errors
+def run(config_path, bootstrap, lake, log_level):
+    """Start the worker. With broker.bootstrap: embedded it starts the embedded broker too."""
+    from streams.broker import EmbeddedBroker, clear_address, publish_address
+    from streams.worker import run_worker
+    settings = _settings(config_path, lake, bootstrap)
+    if not settings.embedded:
+        run_worker(settings, settings.broker, log_level)
+        return
+    with EmbeddedBroker() as b:
+        publish_address(settings.lake, b.bootstrap)
+        click.echo(f"embedded broker on {b.bootstrap}", err=True)
+        try:
+            run_worker(settings, b.bootstrap, log_level)
+        finally:
+            clear_address(settings.lake)
+
+
+@main.command()
+@click.option("--people", default=5000, show_default=True)
+@click.option("--seed", default=7, show_default=True)
+@click.option("--noise", type=click.Choice(["clean", "realistic", "hard"]), default="realistic", show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Write <source>.jsonl files and truth.jsonl here.")
+@click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="With --to-topics: publish straight to the config's source topics.")
+@click.option("--to-topics", is_flag=True, help="Publish to the topics instead of writing files.")
+@one_line_errors
+def generate(people, seed, noise, out, config_path, to_topics):
+    """Generate a synthetic retail world (deterministic for a seed)."""
+    from unify.synthetic import WorldSpec, write_jsonl
+    spec = WorldSpec(people=people, seed=seed, noise=noise)
+    if to_topics:
+        if not config_path:
+            raise click.UsageError("--to-topics needs -c CONFIG")
+        from streams.broker import resolve_bootstrap
+        from streams.demo import publish_world
+        settings = _settings(config_path)
+        counts = publish_world(settings, resolve_bootstrap(settings.broker, settings.lake), spec)
+    else:
+        if not out:
+            raise click.UsageError("give --out DIR or --to-topics")
+        counts = write_jsonl(Path(out), spec)
+    for name, n in counts.items():
+        click.echo(f"{name}\t{n}")
+
+
+@main.command()
+@CONFIG
+@click.option("--source", "source_name", required=True, help="Source name from the config.")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@one_line_errors
+def produce(config_path, source_name, file):
+    """Publish a JSONL file of CDC envelopes to a source's topic."""
+    from streams.broker import resolve_bootstrap
+    from streams.topics import ensure_topics, jsonl_values, produce_all, producer
+    settings = _settings(config_path)
+    try:
+        source = settings.engine.source(source_name)
+    except KeyError:
+        names = ", ".join(s.name for s in settings.engine.sources)
+        raise click.UsageError(f"unknown source {source_name!r}; use one of {names}") from None
+    bootstrap = resolve_bootstrap(settings.broker, settings.lake)
+    ensure_topics(bootstrap, [source.topic], settings.stream.partitions)
+    n = produce_all(producer(bootstrap), source.topic, jsonl_values(Path(file), source.key))
+    click.echo(f"published {n} events to {source.topic}")
+
+
+@main.command()
+@CONFIG
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@one_line_errors
+def sql(config_path, query, fmt):
+    """Query the warehouse views (read-only)."""
+    from sinks.warehouse import connect
+    import duckdb
+    settings = _settings(config_path)
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        cur = con.execute(query)
+        columns = [d[0] for d in cur.description] if cur.description else []
+        rows = cur.fetchall()
+    except duckdb.Error as exc:
+        raise UnifyError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    _print_rows(columns, rows, fmt)
+
+
+def _print_rows(columns, rows, fmt):
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(dict(zip(columns, row)), default=str))
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(columns)
+        w.writerows(rows)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+        click.echo(f"{len(rows)} rows")
+
+
+@main.command()
+@CONFIG
+@click.option("--wait", is_flag=True, help="Block until the lag is zero and everything is in Delta.")
+@click.option("--timeout", default=600.0, show_default=True, help="Seconds --wait may take.")
+@one_line_errors
+def status(config_path, wait, timeout):
+    """Lag per source topic and partition against what is committed to Delta."""
+    from streams.broker import resolve_bootstrap
+    from streams.status import lag_report, wait_until_caught_up
+    settings = _settings(config_path)
+    bootstrap = resolve_bootstrap(settings.broker, settings.lake)
+    topics = [s.topic for s in settings.engine.sources]
+    report = (wait_until_caught_up(bootstrap, topics, settings.lake, timeout) if wait
+              else lag_report(bootstrap, topics, settings.lake))
+    _print_rows(["topic", "partition", "end_offset", "committed", "lag", "committed_at"],
+                [(r.topic, r.partition, r.end_offset, r.committed, r.lag, r.committed_at) for r in report],
+                "table")
+
+
+@main.command()
+@CONFIG
+@click.option("--input", "inputs", multiple=True, required=True, metavar="NAME=FILE.jsonl",
+              help="A source name and its JSONL file of envelopes; repeat per source.")
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake folder to land the tables in.")
+@one_line_errors
+def resolve(config_path, inputs, lake):
+    """Run the engine over JSONL files instead of topics, landing the same tables."""
+    from streams.backfill import resolve_files
+    settings = _settings(config_path, lake)
+    pairs = []
+    for item in inputs:
+        name, sep, file = item.partition("=")
+        if not sep:
+            raise click.UsageError(f"--input {item!r}: write it as NAME=FILE.jsonl")
+        pairs.append((name, Path(file)))
+    summary = resolve_files(settings, pairs)
+    click.echo(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

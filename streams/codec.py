@@ -1,0 +1,103 @@
+"""Debezium envelope codec: raw Kafka value -> mapped change, or a reason to dead-letter it.
+
+Accepts envelopes with and without the `schema`/`payload` wrapper. A Kafka tombstone (null
+value, which Debezium sends after a delete for log compaction) decodes to None.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Mapping
+
+from unify.cdm import Change
+from unify.errors import InvalidRecord
+from unify.mapping import ContactMapper, OrderMapper, record_key
+from unify.spec import CONTACT, SourceSpec
+
+OPS = {"c": "upsert", "u": "upsert", "r": "upsert", "d": "delete"}
+DEFAULT_MAX_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChange:
+    source: str
+    key: str
+    op: str
+    position: int
+    event_ms: int
+    order: dict
+
+
+def parse_envelope(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> dict | None:
+    """Bytes -> the envelope dict (payload unwrapped); None for a tombstone."""
+    if raw is None or len(raw) == 0:
+        return None
+    if len(raw) > max_bytes:
+        raise InvalidRecord(f"payload of {len(raw)} bytes exceeds max_event_bytes={max_bytes}")
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRecord(f"invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidRecord(f"envelope is a JSON {type(doc).__name__}, not an object")
+    if "payload" in doc and "schema" in doc:
+        doc = doc["payload"]
+        if doc is None:
+            return None
+        if not isinstance(doc, dict):
+            raise InvalidRecord("payload is not an object")
+    op = doc.get("op")
+    if op is None:
+        raise InvalidRecord("missing op")
+    if op not in OPS:
+        raise InvalidRecord(f"unknown op {op!r}; expected one of c, u, d, r")
+    before, after = doc.get("before"), doc.get("after")
+    for name, row in (("before", before), ("after", after)):
+        if row is not None and not isinstance(row, dict):
+            raise InvalidRecord(f"{name} is not an object")
+    if op == "d" and before is None:
+        raise InvalidRecord("op d without before")
+    if op != "d" and after is None:
+        raise InvalidRecord(f"op {op} without after")
+    return doc
+
+
+def _position(spec: SourceSpec, source: Mapping, doc: Mapping) -> tuple[int, int]:
+    ts = source.get("ts_ms", doc.get("ts_ms"))
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        raise InvalidRecord("missing or non-integer source.ts_ms")
+    position = source.get(spec.position, ts)
+    if isinstance(position, str) and position.isdigit():
+        position = int(position)
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise InvalidRecord(f"source.{spec.position} is not an integer position")
+    return position, ts
+
+
+class SourceCodec:
+    """Decodes one source's topic into Change (Contact) or OrderChange (SalesOrder)."""
+
+    def __init__(self, spec: SourceSpec, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.spec = spec
+        self.max_bytes = max_bytes
+        self.is_contact = spec.kind == CONTACT
+        self._contacts = ContactMapper(spec) if self.is_contact else None
+        self._orders = None if self.is_contact else OrderMapper(spec)
+
+    def decode(self, raw: bytes | None) -> Change | OrderChange | None:
+        doc = parse_envelope(raw, self.max_bytes)
+        if doc is None:
+            return None
+        source = doc.get("source") or {}
+        if not isinstance(source, dict):
+            raise InvalidRecord("source is not an object")
+        position, ts = _position(self.spec, source, doc)
+        op = OPS[doc["op"]]
+        row = doc["after"] if op == "upsert" else doc["before"]
+        key = record_key(self.spec, row)
+        if self.is_contact:
+            attrs = self._contacts.attributes(row) if op == "upsert" else {}
+            return Change(self.spec.name, key, op, position, ts, attrs)
+        order = self._orders.order(row) if op == "upsert" else {}
+        order["customerSource"] = self.spec.customer_source
+        return OrderChange(self.spec.name, key, op, position, ts, order)

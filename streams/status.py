@@ -1,0 +1,69 @@
+"""How far the lake is behind the source topics: per topic-partition lag and last commit."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from sinks.delta import read_checkpoints
+from streams.broker import BrokerError
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    end_offset: int
+    committed: int
+    committed_at: object
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end_offset - self.committed)
+
+
+def end_offsets(bootstrap: str, topics: list[str], timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unify-status",
+                         "enable.auto.commit": False})
+    try:
+        try:
+            meta = consumer.list_topics(timeout=timeout)
+        except Exception as exc:
+            raise BrokerError(f"cannot reach the broker at {bootstrap} ({exc})") from None
+        out = {}
+        for topic in topics:
+            t = meta.topics.get(topic)
+            if t is None or t.error is not None:
+                out[(topic, 0)] = 0
+                continue
+            for p in t.partitions:
+                _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
+                out[(topic, p)] = high
+        return out
+    finally:
+        consumer.close()
+
+
+def lag_report(bootstrap: str, topics: list[str], lake: Path) -> list[PartitionLag]:
+    ends = end_offsets(bootstrap, topics)
+    done = read_checkpoints(lake)
+    return [PartitionLag(t, p, end, done.get((t, p), (0, 0, None))[0], done.get((t, p), (0, 0, None))[2])
+            for (t, p), end in sorted(ends.items())]
+
+
+def wait_until_caught_up(bootstrap: str, topics: list[str], lake: Path, timeout: float,
+                         on_progress=None, poll: float = 0.5) -> list[PartitionLag]:
+    """Block until every source partition's end offset is committed to the lake."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = lag_report(bootstrap, topics, lake)
+        if on_progress:
+            on_progress(report)
+        if all(r.lag == 0 for r in report):
+            return report
+        if time.monotonic() > deadline:
+            behind = sum(r.lag for r in report)
+            raise BrokerError(f"still {behind} events behind after {timeout:.0f} s; is the worker running (unify run)?")
+        time.sleep(poll)

@@ -1,0 +1,69 @@
+"""The Faust worker: source topics -> Pipeline (core + Delta sink), in micro-batches.
+
+One agent with concurrency 1 is the single writer of the resolver shard. Batches come from
+`take_events`, which acks a batch only after the loop body returns, i.e. after its Delta
+commit: Kafka offsets never run ahead of the lake (at-least-once, idempotent effect).
+The core runs in a thread so the event loop keeps heart-beating during a large batch.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from sinks.warehouse import create_views
+from streams.pipeline import Message, Pipeline
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+log = logging.getLogger("unify.worker")
+
+
+def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.App:
+    stream = settings.stream
+    app = faust.App(
+        stream.app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=stream.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_rebalance_timeout=5.0,
+        broker_session_timeout=15.0,
+        broker_heartbeat_interval=1.0,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(4096, stream.batch_size * 2),
+    )
+    sources = app.topic(*(s.topic for s in settings.engine.sources),
+                        key_serializer="raw", value_serializer="raw")
+    dead_letters = app.topic(stream.dead_letter_topic, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(sources, concurrency=1, name="unify")
+    async def unify(events_stream):
+        loop = asyncio.get_running_loop()
+        async for events in events_stream.take_events(stream.batch_size, within=stream.batch_seconds):
+            messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.value)
+                        for e in events]
+            result = await loop.run_in_executor(None, pipeline.process, messages)
+            for d in result.dead:
+                await dead_letters.send(value=d["value"], headers={
+                    "reason": d["reason"].encode(), "topic": d["topic"].encode(),
+                    "partition": str(d["partition"]).encode(), "offset": str(d["offset"]).encode()})
+            log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
+                     result.events, result.contacts, result.orders, len(result.dead))
+
+    return app
+
+
+def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> None:
+    """Prepare topics, lake and views, restore state, then run until a signal stops it."""
+    ensure_topics(bootstrap, [s.topic for s in settings.engine.sources] + [settings.stream.dead_letter_topic],
+                  settings.stream.partitions)
+    pipeline = Pipeline(settings)
+    create_views(settings.warehouse, settings.lake, settings.engine.attributes)
+    app = build_app(settings, bootstrap, pipeline)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker.execute_from_commandline()

@@ -1,0 +1,180 @@
+"""Invariants of the resolver, driven by hypothesis: order independence, idempotence,
+incremental == batch (including merges, splits and generic keys), stable ids."""
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings, strategies as st
+
+from unify.cdm import Change
+from unify.resolver import Resolver
+from unify.spec import Condition, MatchSpec, Rule
+
+SPEC = MatchSpec(
+    rules=(
+        Rule("email", (Condition("emailAddress1"), Condition("firstName", "nickname", 0.85))),
+        Rule("phone", (Condition("telephone1"),), level=0.6),
+        Rule("name_zip", (Condition("lastName"), Condition("address1_postalCode"),
+                          Condition("firstName", "jaro_winkler", 0.9))),
+    ),
+    max_block_size=3,
+)
+
+attrs = st.fixed_dictionaries({}, optional={
+    "emailAddress1": st.sampled_from(["a@x.com", "b@x.com", "c@x.com"]),
+    "firstName": st.sampled_from(["william", "bill", "anna", "ann"]),
+    "lastName": st.sampled_from(["smith", "jones"]),
+    "telephone1": st.sampled_from(["+1", "+2", "+3", "+4"]),
+    "address1_postalCode": st.sampled_from(["94110", "10001"]),
+})
+
+keys = st.tuples(st.sampled_from(["crm", "pos", "erp"]), st.sampled_from([str(i) for i in range(8)]))
+
+
+@st.composite
+def histories(draw):
+    """A CDC history: per key, increasing positions; some updates and deletes."""
+    events = []
+    for i, (source, key) in enumerate(draw(st.lists(keys, min_size=1, max_size=30))):
+        op = draw(st.sampled_from(["upsert", "upsert", "upsert", "delete"]))
+        events.append(Change(source, key, op, i + 1, 1000 + i, draw(attrs) if op == "upsert" else {}))
+    return events
+
+
+def final_records(events):
+    last = {}
+    for e in sorted(events, key=lambda e: e.position):
+        last[e.record_id] = e
+    return {rid: e for rid, e in last.items() if e.op == "upsert"}
+
+
+def reference_partition(events):
+    """Brute force: every pair, generic keys decided over the final records, union-find."""
+    from unify.matcher import Matcher
+    records = final_records(events)
+    m = Matcher(SPEC)
+    counts = {}
+    for rid, e in records.items():
+        for k in m.block_keys(rid[0], e.attributes):
+            counts[k] = counts.get(k, 0) + 1
+    parent = {rid: rid for rid in records}
+
+    def find(x):
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in itertools.combinations(sorted(records), 2):
+        link = m.compare(a[0], records[a].attributes, b[0], records[b].attributes,
+                         lambda k: counts.get(k, 0) > SPEC.max_block_size)
+        if link:
+            parent[find(a)] = find(b)
+    groups = {}
+    for rid in records:
+        groups.setdefault(find(rid), set()).add(rid)
+    return {frozenset(g) for g in groups.values()}
+
+
+def run(events):
+    r = Resolver(SPEC, attributes=("emailAddress1", "firstName", "lastName", "telephone1"))
+    for e in events:
+        r.apply(e)
+    return r
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.randoms(use_true_random=False))
+def test_partition_is_order_independent_and_equals_batch(events, rnd):
+    expected = reference_partition(events)
+    assert run(events).partition() == expected
+    shuffled = list(events)
+    rnd.shuffle(shuffled)
+    assert run(shuffled).partition() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_incremental_equals_batch_after_every_prefix(events):
+    r = Resolver(SPEC)
+    for i, e in enumerate(events):
+        r.apply(e)
+        assert r.partition() == reference_partition(events[: i + 1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_replaying_events_changes_nothing(events):
+    r = run(events)
+    r.drain()
+    before = (r.partition(), dict(r.ids.customer_of))
+    for e in events:
+        r.apply(e)
+    out = r.drain()
+    assert (r.partition(), dict(r.ids.customer_of)) == before
+    assert not out.links and not out.customers and not out.lineage
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_every_record_has_one_customer_and_ids_are_consistent(events):
+    r = run(events)
+    members = r.ids.members
+    live = set(r.graph.records)
+    assert set(r.ids.customer_of) >= live
+    assert {rid for m in members.values() for rid in m} == live
+    for cid, m in members.items():
+        assert all(r.ids.customer_of[rid] == cid for rid in m)
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories())
+def test_restore_from_rows_keeps_partition_and_ids(events):
+    r = run(events)
+    rows = [r._link_row(rid) for rid in sorted(set(r.graph.records) | set(r.tombstones))]
+    restored = Resolver(SPEC)
+    restored.restore(rows)
+    assert restored.partition() == r.partition()
+    assert {rid: restored.ids.customer_of[rid] for rid in r.graph.records} == \
+           {rid: r.ids.customer_of[rid] for rid in r.graph.records}
+    assert restored.ids.next_id >= max((int(c[1:]) for c in r.ids.members), default=0) + 1
+
+
+def test_merge_keeps_older_id_and_split_keeps_oldest_records_id():
+    r = Resolver(SPEC)
+    r.apply(Change("crm", "1", "upsert", 1, 100, {"telephone1": "+1"}))
+    r.apply(Change("pos", "1", "upsert", 1, 200, {"telephone1": "+2"}))
+    first, second = r.ids.customer_of[("crm", "1")], r.ids.customer_of[("pos", "1")]
+    assert first < second
+    # a bridge record links both: merge, the older id survives
+    r.apply(Change("erp", "1", "upsert", 1, 300, {"telephone1": "+1", "emailAddress1": "a@x.com", "firstName": "bill"}))
+    r.apply(Change("erp", "2", "upsert", 1, 310, {"telephone1": "+2", "emailAddress1": "a@x.com", "firstName": "william"}))
+    assert len({r.ids.customer_of[k] for k in r.graph.records}) == 1
+    assert r.ids.customer_of[("pos", "1")] == first
+    merged = [e for e in r.drain().lineage if e.event == "merged"]
+    assert merged and merged[-1].customer_id == first and second in merged[-1].from_ids
+    # removing the bridge splits it: the part holding the oldest record keeps the id
+    r.apply(Change("erp", "2", "delete", 2, 400, {}))
+    assert r.ids.customer_of[("crm", "1")] == first
+    assert r.ids.customer_of[("pos", "1")] not in (first, second)
+    split = [e for e in r.drain().lineage if e.event == "split"]
+    assert split and split[0].customer_id == first and len(split[0].to_ids) == 2
+
+
+def test_stale_and_duplicate_versions_are_ignored():
+    r = Resolver(SPEC)
+    r.apply(Change("crm", "1", "upsert", 5, 500, {"telephone1": "+1"}))
+    r.apply(Change("crm", "1", "upsert", 3, 300, {"telephone1": "+9"}))
+    assert r.graph.records[("crm", "1")].attrs["telephone1"] == "+1"
+    r.apply(Change("crm", "1", "delete", 6, 600, {}))
+    r.apply(Change("crm", "1", "upsert", 4, 400, {"telephone1": "+1"}))
+    assert ("crm", "1") not in r.graph.records
+
+
+def test_generic_key_links_nothing_whatever_the_order():
+    spec = MatchSpec(rules=(Rule("phone", (Condition("telephone1"),)),), max_block_size=2)
+    changes = [Change("pos", str(i), "upsert", 1, i, {"telephone1": "+shop"}) for i in range(3)]
+    for order in itertools.permutations(changes):
+        r = Resolver(spec)
+        for c in order:
+            r.apply(c)
+        assert len(r.partition()) == 3

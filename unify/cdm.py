@@ -1,0 +1,58 @@
+"""Common Data Model entities the sources map onto.
+
+Attribute names follow the CDM `Contact` and `SalesOrder` entities so that the dimension can
+be exported as a CDM folder and read by tools that know those names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CONTACT_ATTRIBUTES: tuple[str, ...] = (
+    "firstName",
+    "middleName",
+    "lastName",
+    "fullName",
+    "birthDate",
+    "gender",
+    "emailAddress1",
+    "telephone1",
+    "mobilePhone",
+    "address1_line1",
+    "address1_city",
+    "address1_stateOrProvince",
+    "address1_postalCode",
+    "address1_country",
+)
+
+ORDER_ATTRIBUTES: tuple[str, ...] = (
+    "orderId",
+    "customerRef",
+    "orderedAt",
+    "totalAmount",
+    "currency",
+    "storeId",
+    "channel",
+    "lines",
+)
+
+LINE_ATTRIBUTES: tuple[str, ...] = ("product", "brand", "category", "quantity", "price")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One mapped CDC change of a source record.
+
+    `position` orders versions of the same key (last writer wins); `event_ms` is the source
+    event time that survivorship and features use, never the arrival time.
+    """
+
+    source: str
+    key: str
+    op: str  # "upsert" or "delete"
+    position: int
+    event_ms: int
+    attributes: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def record_id(self) -> tuple[str, str]:
+        return (self.source, self.key)

@@ -1,0 +1,123 @@
+"""The link graph: source records, their block keys, and the pairwise links between them.
+
+The edge set is a function of the current records only: a pair is linked when it shares a
+non-generic block key of a rule that holds. Every change that could alter that function for a
+pair (either record changes; a key the pair shares turns generic or specific) re-evaluates
+the pair, so incremental maintenance equals a batch build over the same records.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from unify.blocking import BlockIndex
+from unify.matcher import Link, Matcher
+
+RecordId = tuple[str, str]
+
+
+class SourceRecord:
+    """A source record's current normalized version, as the engine keeps it in memory."""
+
+    __slots__ = ("rid", "attrs", "position", "event_ms", "first_ms", "keys")
+
+    def __init__(self, rid: RecordId, attrs: dict, position: int, event_ms: int, first_ms: int,
+                 keys: tuple[str, ...]):
+        self.rid = rid
+        self.attrs = attrs
+        self.position = position
+        self.event_ms = event_ms
+        self.first_ms = first_ms
+        self.keys = keys
+
+    @property
+    def age(self) -> tuple:
+        """Oldest first: source event time of the first version, then the id."""
+        return (self.first_ms, self.rid)
+
+
+class LinkGraph:
+    def __init__(self, matcher: Matcher, max_block_size: int):
+        self.matcher = matcher
+        self.blocks = BlockIndex(max_block_size)
+        self.records: dict[RecordId, SourceRecord] = {}
+        self.edges: dict[RecordId, dict[RecordId, Link]] = {}
+
+    def neighbours(self, rid: RecordId) -> dict[RecordId, Link]:
+        return self.edges.get(rid, {})
+
+    def add(self, record: SourceRecord, touched: set[RecordId]) -> None:
+        """Insert a record and link it; `touched` collects records whose links changed."""
+        rid = record.rid
+        self.records[rid] = record
+        for key in record.keys:
+            if self.blocks.add(key, rid) == "became_generic":
+                self._reevaluate_linked(self.blocks.members(key), touched)
+        for other in self.blocks.candidates(record.keys):
+            if other != rid:
+                self._evaluate(rid, other, touched)
+        touched.add(rid)
+
+    def remove(self, rid: RecordId, touched: set[RecordId]) -> SourceRecord:
+        record = self.records.pop(rid)
+        for other in self.edges.pop(rid, {}):
+            del self.edges[other][rid]
+            if not self.edges[other]:
+                del self.edges[other]
+            touched.add(other)
+        for key in record.keys:
+            if self.blocks.remove(key, rid) == "became_specific":
+                self._evaluate_all_pairs(self.blocks.members(key), touched)
+        touched.add(rid)
+        return record
+
+    def _link(self, a: RecordId, b: RecordId) -> Link | None:
+        ra, rb = self.records[a], self.records[b]
+        return self.matcher.compare(a[0], ra.attrs, b[0], rb.attrs, self.blocks.is_generic)
+
+    def _evaluate(self, a: RecordId, b: RecordId, touched: set[RecordId]) -> None:
+        link = self._link(a, b)
+        current = self.edges.get(a, {}).get(b)
+        if link == current:
+            return
+        if link is None:
+            for x, y in ((a, b), (b, a)):
+                del self.edges[x][y]
+                if not self.edges[x]:
+                    del self.edges[x]
+        else:
+            self.edges.setdefault(a, {})[b] = link
+            self.edges.setdefault(b, {})[a] = link
+        touched.update((a, b))
+
+    def _reevaluate_linked(self, members: Iterable[RecordId], touched: set[RecordId]) -> None:
+        """A key turned generic: only existing links inside its block can change."""
+        inside = set(members)
+        for a in inside:
+            for b in [b for b in self.neighbours(a) if b in inside and a < b]:
+                self._evaluate(a, b, touched)
+
+    def _evaluate_all_pairs(self, members: Iterable[RecordId], touched: set[RecordId]) -> None:
+        """A key turned specific again: every pair in its (capped) block may now link."""
+        ordered = sorted(members)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1:]:
+                self._evaluate(a, b, touched)
+
+    def component(self, seeds: Iterable[RecordId]) -> list[set[RecordId]]:
+        """Connected components of the live records reachable from `seeds`."""
+        seen: set[RecordId] = set()
+        out = []
+        for seed in seeds:
+            if seed in seen or seed not in self.records:
+                continue
+            comp = {seed}
+            frontier = [seed]
+            while frontier:
+                node = frontier.pop()
+                for nb in self.neighbours(node):
+                    if nb not in comp:
+                        comp.add(nb)
+                        frontier.append(nb)
+            seen |= comp
+            out.append(comp)
+        return out

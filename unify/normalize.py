@@ -1,0 +1,194 @@
+"""Normalizers: turn a raw source value into the comparable form of a CDM attribute.
+
+Each normalizer is a pure function `str -> str | None` (None means "no usable value").
+They are named in the config, optionally with an argument after a colon
+(`phone:US`, `date:dmy`), and chained in order.
+
+>>> normalize_chain(["text"], "  José   GARCÍA ")
+'jose garcia'
+>>> normalize_chain(["email"], "John.Smith+promo@GMail.com")
+'johnsmith@gmail.com'
+>>> normalize_chain(["phone:US"], "(415) 555-0134")
+'+14155550134'
+>>> normalize_chain(["date:dmy"], "03/11/1985")
+'1985-11-03'
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from typing import Callable
+
+import phonenumbers
+import pycountry
+from anyascii import anyascii
+from dateutil import parser as dateparser
+
+from unify.errors import InvalidRecord, SpecError
+
+Normalizer = Callable[[str], "str | None"]
+
+# Longer values than this are not names, e-mails or phones: reject, don't truncate silently.
+MAX_VALUE_LENGTH = 512
+
+_SPACES = re.compile(r"\s+")
+_NAME_JUNK = re.compile(r"[^a-z0-9' -]")
+_NOT_DIGIT = re.compile(r"\D")
+_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+_PLUS_TAG_DOMAINS = _GMAIL_DOMAINS | {"outlook.com", "hotmail.com", "icloud.com", "fastmail.com"}
+
+
+def text(value: str) -> str | None:
+    """Unicode to ASCII, case-folded, whitespace collapsed."""
+    out = _SPACES.sub(" ", anyascii(value).casefold()).strip()
+    return out or None
+
+
+def name(value: str) -> str | None:
+    """A person's name part: text() without punctuation other than hyphen and apostrophe."""
+    cleaned = text(value)
+    if cleaned is None:
+        return None
+    out = _SPACES.sub(" ", _NAME_JUNK.sub(" ", cleaned.replace(".", ""))).strip(" -'")
+    return out or None
+
+
+def email(value: str) -> str | None:
+    """Canonical mailbox: lower case; gmail dots and provider plus-tags removed."""
+    address = value.strip().lower()
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain:
+        return None
+    if domain in _PLUS_TAG_DOMAINS:
+        local = local.split("+", 1)[0]
+    if domain in _GMAIL_DOMAINS:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
+def phone(value: str, region: str = "US") -> str | None:
+    """E.164 form via libphonenumber; None when the number is not valid."""
+    try:
+        parsed = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def birth_date(value: str, order: str = "ymd") -> str | None:
+    """ISO date from several formats; `order` (ymd, dmy, mdy) settles ambiguous ones."""
+    raw = value.strip()
+    if not raw:
+        return None
+    try:
+        parsed = dateparser.parse(
+            raw, dayfirst=order == "dmy", yearfirst=order == "ymd", default=datetime(1900, 1, 1)
+        )
+    except (ValueError, OverflowError) as exc:
+        raise InvalidRecord(f"unparseable date {raw[:40]!r}") from exc
+    return parsed.date().isoformat()
+
+
+def postal_code(value: str, country: str = "US") -> str | None:
+    """US: the 5-digit ZIP (ZIP+4 dropped); elsewhere upper case without spaces."""
+    if country == "US":
+        digits = _NOT_DIGIT.sub("", value)
+        return digits[:5].zfill(5) if digits else None
+    return value.replace(" ", "").upper() or None
+
+
+@lru_cache(maxsize=1024)
+def country(value: str) -> str | None:
+    """ISO 3166 alpha-2 code from a name or code ("USA", "United States" -> "US")."""
+    raw = value.strip()
+    if not raw:
+        return None
+    try:
+        return pycountry.countries.lookup(raw).alpha_2
+    except LookupError:
+        return text(raw)
+
+
+def gender(value: str) -> str | None:
+    """F, M or X from the usual spellings."""
+    first = value.strip()[:1].upper()
+    return {"F": "F", "W": "F", "M": "M", "X": "X", "O": "X", "N": "X"}.get(first)
+
+
+def digits(value: str) -> str | None:
+    return _NOT_DIGIT.sub("", value) or None
+
+
+def upper(value: str) -> str | None:
+    return value.strip().upper() or None
+
+
+_NORMALIZERS: dict[str, Callable[..., str | None]] = {
+    "text": text,
+    "name": name,
+    "email": email,
+    "phone": phone,
+    "date": birth_date,
+    "postal_code": postal_code,
+    "country": country,
+    "gender": gender,
+    "digits": digits,
+    "upper": upper,
+}
+
+NORMALIZER_NAMES = tuple(sorted(_NORMALIZERS))
+
+
+def compile_normalizer(spec: str) -> Normalizer:
+    """`"phone:US"` -> a one-argument normalizer. Unknown names raise SpecError."""
+    fn_name, _, arg = spec.partition(":")
+    fn = _NORMALIZERS.get(fn_name)
+    if fn is None:
+        raise SpecError(f"unknown normalizer {fn_name!r}; use one of {', '.join(NORMALIZER_NAMES)}")
+    return (lambda v: fn(v, arg)) if arg else fn
+
+
+def compile_chain(specs: list[str] | tuple[str, ...]) -> Callable[[object], str | None]:
+    steps = [compile_normalizer(s) for s in specs]
+
+    def run(value: object) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, (dict, list)):
+            raise InvalidRecord(f"expected a scalar, got {type(value).__name__}")
+        current: str | None = str(value)
+        if len(current) > MAX_VALUE_LENGTH:
+            raise InvalidRecord(f"value of {len(current)} characters exceeds {MAX_VALUE_LENGTH}")
+        for step in steps:
+            if current is None:
+                return None
+            current = step(current)
+        return current
+
+    return run
+
+
+def normalize_chain(specs: list[str], value: object) -> str | None:
+    return compile_chain(specs)(value)
+
+
+def parse_timestamp_ms(value: object) -> int:
+    """Event time from epoch ms/s or an ISO string, as epoch milliseconds (UTC)."""
+    if isinstance(value, bool):
+        raise InvalidRecord("timestamp is a boolean")
+    if isinstance(value, (int, float)):
+        return int(value if value > 10**11 else value * 1000)
+    if isinstance(value, str):
+        try:
+            parsed = dateparser.isoparse(value)
+        except ValueError as exc:
+            raise InvalidRecord(f"unparseable timestamp {value[:40]!r}") from exc
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return int(parsed.timestamp() * 1000)
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day, tzinfo=timezone.utc).timestamp() * 1000)
+    raise InvalidRecord(f"timestamp of type {type(value).__name__}")

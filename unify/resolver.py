@@ -1,0 +1,208 @@
+"""The resolver: applies mapped changes to the link graph and keeps golden profiles.
+
+One resolver is the single writer of a shard. `apply` takes changes one at a time (the same
+code path for the live stream, a replay or a file backfill); `drain` returns what changed
+since the last drain, one row per record and per customer, ready for a sink.
+
+>>> from unify.spec import Condition, MatchSpec, Rule
+>>> from unify.cdm import Change
+>>> r = Resolver(MatchSpec(rules=(Rule("email", (Condition("emailAddress1"),)),)))
+>>> r.apply(Change("crm", "1", "upsert", 1, 1000, {"emailAddress1": "a@x.com", "firstName": "ann"}))
+>>> r.apply(Change("pos", "7", "upsert", 1, 2000, {"emailAddress1": "a@x.com", "firstName": "annie"}))
+>>> out = r.drain()
+>>> [(l.source, l.customer_id, l.rule) for l in out.links]
+[('crm', 'C0000000001', 'email'), ('pos', 'C0000000001', 'email')]
+>>> out.customers[0].attributes["firstName"], out.customers[0].source_count
+('annie', 2)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from unify.cdm import Change
+from unify.clusters import CustomerIds, LineageEvent
+from unify.graph import LinkGraph, RecordId, SourceRecord
+from unify.matcher import Matcher
+from unify.spec import MatchSpec, SurvivorshipSpec
+from unify.survivorship import policy
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    source: str
+    source_key: str
+    customer_id: str | None
+    rule: str | None
+    score: float | None
+    matched_source: str | None
+    matched_key: str | None
+    deleted: bool
+    position: int
+    event_ms: int
+    first_ms: int
+    attributes: dict
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    customer_id: str
+    deleted: bool
+    attributes: dict
+    winners: dict
+    source_count: int
+    sources: tuple[str, ...]
+    updated_ms: int
+    first_ms: int
+
+
+@dataclass
+class Output:
+    links: list[LinkRow] = field(default_factory=list)
+    customers: list[CustomerRow] = field(default_factory=list)
+    lineage: list[LineageEvent] = field(default_factory=list)
+
+
+class Resolver:
+    def __init__(self, match: MatchSpec, survivorship: SurvivorshipSpec | None = None,
+                 attributes: Iterable[str] = ()):
+        self.matcher = Matcher(match)
+        self.graph = LinkGraph(self.matcher, match.max_block_size)
+        self.ids = CustomerIds()
+        self.tombstones: dict[RecordId, tuple[int, int]] = {}
+        survivorship = survivorship or SurvivorshipSpec()
+        self._groups = [attrs for _, attrs in survivorship.groups]
+        grouped = {a for attrs in self._groups for a in attrs}
+        self._singles = [a for a in attributes if a not in grouped]
+        chosen = dict(survivorship.policies)
+        self._policy = {
+            name: policy(chosen.get(name, survivorship.default_policy), survivorship.source_priority)
+            for name in [*(n for n, _ in survivorship.groups), *self._singles]
+        }
+        self._group_names = [n for n, _ in survivorship.groups]
+        self._dirty_records: set[RecordId] = set()
+        self._dirty_customers: set[str] = set()
+        self._lineage: list[LineageEvent] = []
+
+    def __len__(self) -> int:
+        return len(self.graph.records)
+
+    def apply(self, change: Change) -> None:
+        """Apply one change; stale or duplicate versions (by source position) are no-ops."""
+        rid = change.record_id
+        current = self.graph.records.get(rid)
+        seen = (current.position, current.event_ms) if current else self.tombstones.get(rid)
+        if seen is not None and (change.position, change.event_ms) <= seen:
+            return
+        touched: set[RecordId] = set()
+        first_ms = change.event_ms
+        if current is not None:
+            first_ms = current.first_ms
+            self.graph.remove(rid, touched)
+        if change.op == "delete":
+            self.tombstones[rid] = (change.position, change.event_ms)
+            if current is None:
+                return
+        else:
+            self.tombstones.pop(rid, None)
+            keys = self.matcher.block_keys(rid[0], change.attributes)
+            record = SourceRecord(rid, change.attributes, change.position, change.event_ms,
+                                  min(first_ms, change.event_ms), keys)
+            self.graph.add(record, touched)
+        self._recluster(touched, change.event_ms, f"{change.op}:{rid[0]}/{rid[1]}")
+
+    def _recluster(self, touched: set[RecordId], at_ms: int, cause: str) -> None:
+        previous = {self.ids.customer_of[r] for r in touched if r in self.ids.customer_of}
+        seeds = set(touched)
+        for cid in previous:
+            seeds |= self.ids.members.get(cid, set())
+        for rid in touched:
+            if rid not in self.graph.records:
+                self.ids.forget(rid)
+        components = self.graph.component(sorted(seeds))
+        changed, events = self.ids.reassign(
+            components, previous, lambda r: self.graph.records[r].age, at_ms, cause
+        )
+        self._lineage.extend(events)
+        self._dirty_customers |= changed
+        for rid in touched:
+            if rid in self.ids.customer_of:
+                self._dirty_customers.add(self.ids.customer_of[rid])
+        for cid in changed:
+            self._dirty_records |= self.ids.members.get(cid, set())
+        self._dirty_records |= touched
+
+    def drain(self) -> Output:
+        out = Output(lineage=self._lineage)
+        for rid in sorted(self._dirty_records):
+            out.links.append(self._link_row(rid))
+        for cid in sorted(self._dirty_customers):
+            out.customers.append(self.profile(cid))
+        self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
+        return out
+
+    def _link_row(self, rid: RecordId) -> LinkRow:
+        record = self.graph.records.get(rid)
+        if record is None:
+            position, event_ms = self.tombstones.get(rid, (0, 0))
+            return LinkRow(rid[0], rid[1], None, None, None, None, None, True,
+                           position, event_ms, event_ms, {})
+        best = None
+        for other, link in self.graph.neighbours(rid).items():
+            rank = (-self.matcher.rules[link.rule_index].level, link.rule_index, -link.score, other)
+            if best is None or rank < best[0]:
+                best = (rank, other, link)
+        rule = best[2].rule if best else None
+        score = best[2].score if best else None
+        matched = best[1] if best else (None, None)
+        return LinkRow(rid[0], rid[1], self.ids.customer_of[rid], rule, score, matched[0],
+                       matched[1], False, record.position, record.event_ms, record.first_ms,
+                       record.attrs)
+
+    def profile(self, cid: str) -> CustomerRow:
+        """The golden profile of a customer by survivorship over its source records."""
+        members = self.ids.members.get(cid)
+        if not members:
+            return CustomerRow(cid, True, {}, {}, 0, (), 0, 0)
+        records = sorted((self.graph.records[r] for r in members), key=lambda r: r.rid)
+        attributes: dict = {}
+        winners: dict = {}
+        for name, group in zip(self._group_names, self._groups):
+            winner = self._policy[name].choose(records, group)
+            for a in group:
+                attributes[a] = winner.attrs.get(a) if winner else None
+                if winner is not None and attributes[a] is not None:
+                    winners[a] = f"{winner.rid[0]}/{winner.rid[1]}"
+        for a in self._singles:
+            winner = self._policy[a].choose(records, (a,))
+            attributes[a] = winner.attrs.get(a) if winner else None
+            if winner is not None:
+                winners[a] = f"{winner.rid[0]}/{winner.rid[1]}"
+        return CustomerRow(
+            cid, False, attributes, winners, len(records),
+            tuple(sorted({r.rid[0] for r in records})),
+            max(r.event_ms for r in records), min(r.first_ms for r in records),
+        )
+
+    def partition(self) -> set[frozenset[RecordId]]:
+        """Current clusters as sets of record ids (for tests and accuracy checks)."""
+        return {frozenset(m) for m in self.ids.members.values() if m}
+
+    def restore(self, rows: Iterable[LinkRow]) -> None:
+        """Rebuild in-memory state from stored link rows, keeping their customer ids."""
+        stored: dict[RecordId, str] = {}
+        touched: set[RecordId] = set()
+        for row in rows:
+            rid = (row.source, row.source_key)
+            if row.deleted:
+                self.tombstones[rid] = (row.position, row.event_ms)
+                continue
+            keys = self.matcher.block_keys(row.source, row.attributes)
+            self.graph.add(SourceRecord(rid, row.attributes, row.position, row.event_ms,
+                                        row.first_ms, keys), touched)
+            stored[rid] = row.customer_id
+        for comp in self.graph.component(sorted(self.graph.records)):
+            ids = sorted({stored[r] for r in comp})
+            self.ids.adopt(comp, ids[0])
+            for extra in ids[1:]:
+                self.ids.next_id = max(self.ids.next_id, int(extra[1:]) + 1)

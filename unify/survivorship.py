@@ -1,0 +1,84 @@
+"""Survivorship: which source record's value makes the golden profile.
+
+A policy picks the winning record among the candidates that have a value for an attribute
+group; grouped attributes (an address) come from one record so they stay consistent.
+
+>>> from types import SimpleNamespace as R
+>>> old = R(rid=("crm", "1"), event_ms=1, position=1, attrs={"emailAddress1": "a@x.com"})
+>>> new = R(rid=("pos", "9"), event_ms=2, position=5, attrs={"emailAddress1": "b@x.com"})
+>>> MostRecent().choose([old, new], ("emailAddress1",)).rid
+('pos', '9')
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from unify.errors import SpecError
+
+
+def _filled(record, attributes: Sequence[str]) -> int:
+    return sum(record.attrs.get(a) is not None for a in attributes)
+
+
+class SurvivorshipPolicy:
+    """Picks one record among those with a value; ties break on the record id."""
+
+    def choose(self, records: Sequence, attributes: Sequence[str]):
+        candidates = [r for r in records if _filled(r, attributes)]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda r: (self.rank(r, attributes, candidates), r.rid))
+
+    def rank(self, record, attributes, candidates):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class MostRecent(SurvivorshipPolicy):
+    """Latest source event time wins (not arrival time)."""
+
+    def rank(self, record, attributes, candidates):
+        return (record.event_ms, record.position)
+
+
+class LeastRecent(SurvivorshipPolicy):
+    def rank(self, record, attributes, candidates):
+        return (-record.event_ms, -record.position)
+
+
+class MostFilled(SurvivorshipPolicy):
+    """The record filling most of the group's attributes; then the most recent."""
+
+    def rank(self, record, attributes, candidates):
+        return (_filled(record, attributes), record.event_ms)
+
+
+class MostFrequent(SurvivorshipPolicy):
+    """The value most records agree on; then the most recent holder of it."""
+
+    def rank(self, record, attributes, candidates):
+        counts = Counter(tuple(c.attrs.get(a) for a in attributes) for c in candidates)
+        return (counts[tuple(record.attrs.get(a) for a in attributes)], record.event_ms)
+
+
+class SourcePriority(SurvivorshipPolicy):
+    """Sources in declared order of trust; then the most recent."""
+
+    def __init__(self, priority: Sequence[str]):
+        self.weight = {name: len(priority) - i for i, name in enumerate(priority)}
+
+    def rank(self, record, attributes, candidates):
+        return (self.weight.get(record.rid[0], 0), record.event_ms)
+
+
+POLICY_NAMES = ("most_recent", "least_recent", "most_filled", "most_frequent", "source_priority")
+
+
+def policy(name: str, source_priority: Sequence[str] = ()) -> SurvivorshipPolicy:
+    if name == "source_priority":
+        return SourcePriority(source_priority)
+    known = {"most_recent": MostRecent, "least_recent": LeastRecent,
+             "most_filled": MostFilled, "most_frequent": MostFrequent}
+    if name not in known:
+        raise SpecError(f"unknown survivorship policy {name!r}; use one of {', '.join(POLICY_NAMES)}")
+    return known[name]()
