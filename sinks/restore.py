@@ -15,7 +15,7 @@ from unify.resolver import LinkRow, Resolver
 
 def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]) -> int:
     log = Path(lake) / "customer_links_log"
-    if not (log / "_delta_log").exists() or not DeltaTable(str(log)).files():
+    if not (log / "_delta_log").exists() or not DeltaTable(str(log)).file_uris():
         return 0
     cols = ", ".join(f'"{a}"' for a in attributes)
     con = connect()

@@ -74,7 +74,7 @@ def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
             FROM current c LEFT JOIN spend s USING (customer_id)
             WHERE NOT c.deleted""",
         "customer_lineage": f"""
-            SELECT event, customer_id, from_ids, to_ids, at, cause, batch
+            SELECT event, customer_id, from_ids, to_ids, "at", cause, batch
             FROM delta_scan('{t['lineage']}') ORDER BY batch, seq""",
         "dead_letters": f"""
             SELECT topic, "partition", "offset", reason, value, written_at

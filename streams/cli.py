@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,15 @@ def one_line_errors(fn):
         except KeyboardInterrupt:
             click.secho("unify: interrupted", fg="yellow", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, SystemExit):
+            raise
+        except Exception as exc:  # a bug, not bad input: still one line; the traceback on request
+            if os.environ.get("UNIFY_DEBUG"):
+                raise
+            first = (str(exc).splitlines() or [""])[0][:300]
+            click.secho(f"unify: unexpected {type(exc).__name__}: {first} (UNIFY_DEBUG=1 shows the traceback)",
+                        fg="red", err=True)
+            sys.exit(1)
     return wrapper
 
 

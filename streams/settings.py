@@ -200,10 +200,14 @@ def _engine_spec(model: ConfigModel) -> EngineSpec:
     return EngineSpec(tuple(sources), match, survivorship, attributes)
 
 
+_UNION_TAGS = {"str", "float", "FieldModel"}
+
+
 def _pydantic_problems(err: ValidationError) -> str:
     lines = []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"] if not str(p).startswith(("function-", "str", "FieldModel"))) or "(top level)"
+        where = ".".join(str(p) for p in e["loc"] if str(p) not in _UNION_TAGS
+                         and not str(p).startswith(("function-", "literal["))) or "(top level)"
         msg = e["msg"]
         if e["type"] == "extra_forbidden":
             msg = "unknown key; remove it or check its spelling in the README's configuration section"

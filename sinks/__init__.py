@@ -1,0 +1,1 @@
+"""Sinks: Delta Lake tables and the DuckDB warehouse of views over them."""

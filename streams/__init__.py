@@ -1,0 +1,1 @@
+"""Stream processing: the Faust worker, Debezium codec, embedded broker and the CLI."""

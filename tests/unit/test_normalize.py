@@ -1,0 +1,60 @@
+import pytest
+
+from unify.errors import InvalidRecord
+from unify.normalize import compile_chain, country, email, gender, name, phone, postal_code, text
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("  José   GARCÍA ", "jose garcia"), ("Zoë", "zoe"), ("", None), ("   ", None),
+])
+def test_text_folds_unicode_case_and_space(raw, expected):
+    assert text(raw) == expected
+
+
+def test_name_drops_punctuation_but_keeps_hyphen_and_apostrophe():
+    assert name("O'Brien-Smith, Jr.") == "o'brien-smith jr"
+    assert name("...") is None
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("John.Smith+promo@GMail.com", "johnsmith@gmail.com"),
+    ("j.smith@googlemail.com", "jsmith@gmail.com"),
+    ("a.b+tag@example.org", "a.b+tag@example.org"),
+    ("not-an-email", None), ("@x.com", None),
+])
+def test_email_canonical_form(raw, expected):
+    assert email(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["(415) 555-0134", "415.555.0134", "+1 415 555 0134", "4155550134"])
+def test_phone_formats_agree_on_e164(raw):
+    assert phone(raw, "US") == "+14155550134"
+
+
+def test_phone_rejects_garbage():
+    assert phone("call me", "US") is None
+    assert phone("12", "US") is None
+
+
+def test_dates_in_several_formats_and_orders():
+    assert compile_chain(["date:dmy"])("03/11/1985") == "1985-11-03"
+    assert compile_chain(["date:mdy"])("11/03/1985") == "1985-11-03"
+    assert compile_chain(["date:ymd"])("1985-11-03") == "1985-11-03"
+    with pytest.raises(InvalidRecord, match="unparseable date"):
+        compile_chain(["date:ymd"])("not a date")
+
+
+def test_postal_country_gender():
+    assert postal_code("94110-1234") == "94110"
+    assert postal_code("sw1a 1aa", "GB") == "SW1A1AA"
+    assert country("USA") == "US" and country("United States") == "US"
+    assert gender("female") == "F" and gender("?") is None
+
+
+def test_chain_rejects_oversized_and_nested_values():
+    chain = compile_chain(["name"])
+    with pytest.raises(InvalidRecord, match="exceeds"):
+        chain("x" * 10_000)
+    with pytest.raises(InvalidRecord, match="scalar"):
+        chain({"a": 1})
+    assert chain(None) is None
