@@ -172,7 +172,7 @@ def _engine_spec(model: ConfigModel) -> EngineSpec:
     for i, r in enumerate(model.match.rules):
         level = LEVELS[r.level] if isinstance(r.level, str) else float(r.level)
         for j, c in enumerate(r.conditions):
-            if c.attribute not in attributes:
+            if any(a not in attributes for a in c.attribute.split("|")):
                 problems.append(f"match.rules[{i}].conditions[{j}].attribute: {c.attribute!r} is not mapped by any Contact source; map it or fix the name")
         for pair in r.sources:
             if len(pair) != 2 or any(p not in names for p in pair):

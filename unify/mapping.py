@@ -62,6 +62,9 @@ class ContactMapper:
                     value = self._name_chain(getattr(parsed, part) or None)
                     if value is not None:
                         out[attribute] = value
+        elif "fullName" not in out and ("firstName" in out or "lastName" in out):
+            # one comparable full name for every record, so swapped name parts still match
+            out["fullName"] = " ".join(str(out[a]) for a in ("firstName", "lastName") if a in out)
         return out
 
 

@@ -40,8 +40,8 @@ class Link:
 class ConditionResult:
     attribute: str
     compare: str
-    left: str | None
-    right: str | None
+    left: object
+    right: object
     score: float
     threshold: float
 
@@ -61,32 +61,31 @@ class _CompiledRule:
         self.index = index
         self.block_id = block_id
         self.level = rule.level
-        self.key_parts = tuple((c.attribute, comparator(c.compare).key) for c in keyed)
+        self.key_parts = tuple((c.attributes, comparator(c.compare).key) for c in keyed)
         self.scorers = tuple(
-            (c.attribute, comparator(c.compare).score, c.threshold) for c in rule.conditions
+            (c.attributes, comparator(c.compare).score, c.threshold) for c in rule.conditions
         )
         self.pairs = frozenset(frozenset(p) for p in rule.sources)
 
-    def key(self, attrs: Mapping[str, object]) -> str | None:
-        values = []
-        for attribute, key_fn in self.key_parts:
-            value = attrs.get(attribute)
-            if value is None:
-                return None
-            values.append(key_fn(value))
-        return KEY_SEPARATOR.join((str(self.block_id), *values))
+    def keys(self, attrs: Mapping[str, object]) -> frozenset[str]:
+        """Block keys of a record for this rule: one per combination of its key values."""
+        combos: list[tuple[str, ...]] = [(str(self.block_id),)]
+        for attributes, key_fn in self.key_parts:
+            values = {key_fn(v) for v in _values(attrs, attributes)}
+            if not values:
+                return frozenset()
+            combos = [(*c, v) for c in combos for v in sorted(values)]
+        return frozenset(KEY_SEPARATOR.join(c) for c in combos)
 
     def allows(self, source_a: str, source_b: str) -> bool:
         return not self.pairs or frozenset((source_a, source_b)) in self.pairs
 
     def score(self, a: Mapping[str, object], b: Mapping[str, object]) -> float | None:
         total = 0.0
-        for attribute, score_fn, threshold in self.scorers:
-            va, vb = a.get(attribute), b.get(attribute)
-            if va is None or vb is None:
-                return None
-            s = score_fn(va, vb)
-            if s < threshold:
+        for attributes, score_fn, threshold in self.scorers:
+            s = max((score_fn(va, vb) for va in _values(a, attributes) for vb in _values(b, attributes)),
+                    default=None)
+            if s is None or s < threshold:
                 return None
             total += s
         return total / len(self.scorers)
@@ -109,9 +108,7 @@ class Matcher:
             self.rules.append(_CompiledRule(i, rule, block_id))
 
     def block_keys(self, source: str, attrs: Mapping[str, object]) -> tuple[str, ...]:
-        keys = {rule.key(attrs) for rule in self.rules}
-        keys.discard(None)
-        return tuple(sorted(keys))  # type: ignore[arg-type]
+        return tuple(sorted(set().union(*(rule.keys(attrs) for rule in self.rules))))
 
     def compare(
         self,
@@ -129,9 +126,8 @@ class Matcher:
         for rule in self.rules:
             if not rule.allows(source_a, source_b):
                 continue
-            key = rule.key(a)
-            if key is None or key != rule.key(b) or is_generic(key):
-                continue
+            if all(is_generic(k) for k in rule.keys(a) & rule.keys(b)):
+                continue  # no shared key, or only generic ones
             score = rule.score(a, b)
             if score is not None:
                 return Link(rule.name, rule.index, round(score, 4))
@@ -142,7 +138,14 @@ class Matcher:
         rule = self.rules[rule_index]
         out = []
         for cond in rule.rule.conditions:
-            va, vb = a.get(cond.attribute), b.get(cond.attribute)
-            s = comparator(cond.compare).score(va, vb) if va is not None and vb is not None else 0.0
+            fn = comparator(cond.compare).score
+            pairs = [(fn(va, vb), va, vb) for va in _values(a, cond.attributes)
+                     for vb in _values(b, cond.attributes)]
+            s, va, vb = max(pairs, default=(0.0, None, None), key=lambda p: p[0])
             out.append(ConditionResult(cond.attribute, cond.compare, va, vb, round(s, 4), cond.threshold))
         return out
+
+
+def _values(attrs: Mapping[str, object], attributes: tuple[str, ...]) -> list:
+    """The record's values for a condition; a multi-attribute condition takes any of them."""
+    return [v for v in (attrs.get(a) for a in attributes) if v is not None]

@@ -40,11 +40,19 @@ class SourceSpec:
 
 @dataclass(frozen=True)
 class Condition:
-    """One attribute compared with a comparator; holds when the score >= threshold."""
+    """An attribute compared with a comparator; holds when the score >= threshold.
+
+    `attribute` may name several attributes joined by `|` (e.g. "telephone1|mobilePhone"):
+    the condition then compares any value of one record with any value of the other.
+    """
 
     attribute: str
     compare: str = "exact"
     threshold: float = 1.0
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return tuple(self.attribute.split("|"))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from unify.spec import Condition, MatchSpec, Rule
 SPEC = MatchSpec(
     rules=(
         Rule("email", (Condition("emailAddress1"), Condition("firstName", "nickname", 0.85))),
-        Rule("phone", (Condition("telephone1"),), level=0.6),
+        Rule("phone", (Condition("telephone1|mobilePhone"),), level=0.6),
         Rule("name_zip", (Condition("lastName"), Condition("address1_postalCode"),
                           Condition("firstName", "jaro_winkler", 0.9))),
     ),
@@ -25,6 +25,7 @@ attrs = st.fixed_dictionaries({}, optional={
     "firstName": st.sampled_from(["william", "bill", "anna", "ann"]),
     "lastName": st.sampled_from(["smith", "jones"]),
     "telephone1": st.sampled_from(["+1", "+2", "+3", "+4"]),
+    "mobilePhone": st.sampled_from(["+1", "+2", "+5"]),
     "address1_postalCode": st.sampled_from(["94110", "10001"]),
 })
 

@@ -66,8 +66,15 @@ PROFILES: dict[str, NoiseProfile] = {
 class WorldSpec:
     """Everything that determines a synthetic world; equal specs give identical output.
 
-    >>> WorldSpec(people=10, noise="hard").profile.typo
-    0.1
+    >>> from unify.synthetic import WorldSpec, generate, truth
+    >>> spec = WorldSpec(people=50, seed=1, noise="hard")
+    >>> events = list(generate(spec))
+    >>> sorted({source for source, _ in events})
+    ['crm_contacts', 'erp_customers', 'erp_orders', 'pos_customers', 'pos_tickets']
+    >>> events == list(generate(WorldSpec(people=50, seed=1, noise="hard")))
+    True
+    >>> sorted({row["kind"] for row in truth(spec)})
+    ['person', 'record']
     """
 
     people: int = 5000

@@ -54,7 +54,7 @@ def _chunks(spec: WorldSpec) -> Iterator[tuple[Context, _Chunk, KeyAllocator]]:
 
 def _card_number(member_id: int) -> str:
     # A bijection of the member id: unique, but not guessable from it.
-    return f"LC{(member_id * 7_777_777 + 1_357_913_579) % 10**10:010d}"
+    return f"LC{(member_id * 3_141_592_653 + 1_357_913_579) % 10**10:010d}"
 
 
 def _contact_events(ctx: Context, chunk: _Chunk, i: int, rng, out: list) -> None:
