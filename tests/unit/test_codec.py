@@ -24,13 +24,14 @@ def env(op="c", before=None, after=None, **source):
 
 def test_create_maps_and_normalizes():
     change = SourceCodec(CONTACTS).decode(env(after={"id": 1, "first": " Zoë ", "email": "Z@X.com"}))
-    assert change == Change("crm", "1", "upsert", 5, 1000, {"firstName": "zoe", "emailAddress1": "z@x.com"})
+    assert change == Change("crm", "1", "upsert", 5, 1000,
+                            {"firstName": "zoe", "emailAddress1": "z@x.com", "fullName": "zoe"})
 
 
 def test_schema_payload_wrapper_and_tombstone():
     inner = json.loads(env(op="u", before={"id": 1}, after={"id": 1, "first": "Ann"}))
     wrapped = json.dumps({"schema": {"type": "struct"}, "payload": inner}).encode()
-    assert SourceCodec(CONTACTS).decode(wrapped).attributes == {"firstName": "ann"}
+    assert SourceCodec(CONTACTS).decode(wrapped).attributes == {"firstName": "ann", "fullName": "ann"}
     assert SourceCodec(CONTACTS).decode(None) is None
     assert SourceCodec(CONTACTS).decode(b"") is None
 
