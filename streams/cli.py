@@ -150,7 +150,8 @@ def produce(config_path, source_name, file):
         raise click.UsageError(f"unknown source {source_name!r}; use one of {names}") from None
     bootstrap = resolve_bootstrap(settings.broker, settings.lake)
     ensure_topics(bootstrap, [source.topic], settings.stream.partitions)
-    n = produce_all(producer(bootstrap), source.topic, jsonl_values(Path(file), source.key))
+    n = produce_all(producer(bootstrap),
+                    ((source.topic, k, v) for k, v in jsonl_values(Path(file), source.key)))
     click.echo(f"published {n} events to {source.topic}")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -13,12 +14,11 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sinks.delta import read_checkpoints
 from sinks.warehouse import connect
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.settings import Settings, load
 from streams.status import wait_until_caught_up
-from streams.topics import ensure_topics, envelope_key, produce_all, producer
+from streams.topics import ensure_topics, produce_all, producer, row_key
 from unify.accuracy import pairwise
 from unify.synthetic import WorldSpec, generate, truth
 
@@ -38,29 +38,10 @@ def publish_world(settings: Settings, bootstrap: str, spec: WorldSpec, on_sent=N
             if source is None:
                 continue
             counts[name] += 1
-            raw = json.dumps(envelope, separators=(",", ":")).encode()
-            yield source.topic, envelope_key(raw, source.key), raw
+            yield (source.topic, row_key(envelope, source.key),
+                   json.dumps(envelope, separators=(",", ":")).encode())
 
-    # One producer, many topics: route each message to its source's topic.
-    errors: list[str] = []
-    n = 0
-    for topic, key, raw in values():
-        while True:
-            try:
-                prod.produce(topic, value=raw, key=key,
-                             on_delivery=lambda err, _m: err and errors.append(err.str()))
-                break
-            except BufferError:
-                prod.poll(0.1)
-        n += 1
-        if n % 2000 == 0:
-            prod.poll(0)
-            if on_sent:
-                on_sent(2000)
-    if prod.flush(60) > 0 or errors:
-        raise BrokerError(f"publishing the world failed: {errors[0] if errors else 'delivery timed out'}")
-    if on_sent:
-        on_sent(n % 2000)
+    produce_all(prod, values(), on_sent)
     return counts
 
 
@@ -83,8 +64,11 @@ def _stop(process: subprocess.Popen | None) -> None:
 
 
 def _last_line(path: Path) -> str:
-    lines = [l for l in path.read_text(errors="replace").splitlines() if l.strip()]
-    return lines[-1][:300] if lines else "(no output)"
+    """The worker's last error line (or last line), without terminal escapes."""
+    lines = [re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", l).strip() for l in path.read_text(errors="replace").splitlines()]
+    lines = [l for l in lines if l]
+    errors = [l for l in lines if "Error" in l or "Exception" in l]
+    return (errors or lines or ["(no output)"])[-1][:300] + f" (see {path})"
 
 
 def accuracy_against_truth(settings: Settings, spec: WorldSpec):
@@ -102,6 +86,7 @@ def accuracy_against_truth(settings: Settings, spec: WorldSpec):
 
 def run_demo(people: int, seed: int, noise: str, workdir: Path, config_path: str | None) -> None:
     console = Console(stderr=True)
+    out = Console(soft_wrap=True)
     base = load(config_path or BUNDLED_CONFIG)
     workdir = workdir.resolve()
     if workdir.exists():
@@ -138,12 +123,11 @@ def run_demo(people: int, seed: int, noise: str, workdir: Path, config_path: str
         finally:
             _stop(worker)
     elapsed = time.perf_counter() - started
-    marks = [at for _, _, at in read_checkpoints(settings.lake).values()]
     acc, records, customers = accuracy_against_truth(settings, spec)
-    _summary(console, settings, config, counts, acc, records, customers, elapsed, marks)
+    _summary(out, settings, config, counts, acc, records, customers, elapsed)
 
 
-def _summary(console, settings, config, counts, acc, records, customers, elapsed, marks):
+def _summary(console, settings, config, counts, acc, records, customers, elapsed):
     total = sum(counts.values())
     console.print()
     console.print("[bold]unify demo: done[/bold]")

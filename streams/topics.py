@@ -30,9 +30,9 @@ def producer(bootstrap: str) -> Producer:
                      "compression.type": "lz4", "batch.num.messages": 10000})
 
 
-def produce_all(prod: Producer, topic: str, values: Iterable[tuple[bytes | None, bytes | None]],
-                on_sent=None) -> int:
-    """Publish (key, value) pairs; returns the count. Waits for every delivery."""
+def produce_all(prod: Producer, messages: Iterable[tuple[str, bytes | None, bytes | None]],
+                on_sent=None, every: int = 2000) -> int:
+    """Publish (topic, key, value) triples; returns the count. Waits for every delivery."""
     errors: list[str] = []
 
     def delivered(err, msg):
@@ -40,7 +40,7 @@ def produce_all(prod: Producer, topic: str, values: Iterable[tuple[bytes | None,
             errors.append(err.str())
 
     n = 0
-    for key, value in values:
+    for topic, key, value in messages:
         while True:
             try:
                 prod.produce(topic, value=value, key=key, on_delivery=delivered)
@@ -48,16 +48,16 @@ def produce_all(prod: Producer, topic: str, values: Iterable[tuple[bytes | None,
             except BufferError:
                 prod.poll(0.1)
         n += 1
-        if n % 5000 == 0:
+        if n % every == 0:
             prod.poll(0)
             if on_sent:
-                on_sent(5000)
+                on_sent(every)
     if prod.flush(60) > 0:
-        raise BrokerError(f"timed out delivering to {topic}")
+        raise BrokerError("timed out delivering to the broker")
     if errors:
-        raise BrokerError(f"delivery to {topic} failed: {errors[0]}")
+        raise BrokerError(f"delivery failed: {errors[0]}")
     if on_sent:
-        on_sent(n % 5000)
+        on_sent(n % every)
     return n
 
 
@@ -73,10 +73,15 @@ def envelope_key(raw: bytes, key_columns: tuple[str, ...]) -> bytes | None:
     """Kafka key = the source key, so all versions of a record share a partition."""
     try:
         doc = json.loads(raw)
-        doc = doc.get("payload", doc) if isinstance(doc, dict) else None
-        row = (doc.get("after") or doc.get("before")) if isinstance(doc, dict) else None
-        if isinstance(row, dict):
-            return "|".join(str(row.get(c)) for c in key_columns).encode()
-    except (ValueError, AttributeError):
-        pass
-    return None
+    except ValueError:
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("payload"), dict):
+        doc = doc["payload"]
+    return row_key(doc, key_columns) if isinstance(doc, dict) else None
+
+
+def row_key(envelope: dict, key_columns: tuple[str, ...]) -> bytes | None:
+    row = envelope.get("after") or envelope.get("before")
+    if not isinstance(row, dict):
+        return None
+    return "|".join(str(row.get(c)) for c in key_columns).encode()

@@ -65,5 +65,5 @@ def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> No
     pipeline = Pipeline(settings)
     create_views(settings.warehouse, settings.lake, settings.engine.attributes)
     app = build_app(settings, bootstrap, pipeline)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
