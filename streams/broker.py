@@ -87,10 +87,12 @@ def runtime_file(lake: Path) -> Path:
     return Path(lake) / "_runtime" / "broker.json"
 
 
-def publish_address(lake: Path, bootstrap: str) -> None:
+def publish_address(lake: Path, broker: EmbeddedBroker) -> None:
+    """Tell other commands (produce, status) where this worker's embedded broker listens."""
     path = runtime_file(lake)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"bootstrap": bootstrap, "pid": os.getpid()}))
+    path.write_text(json.dumps({"bootstrap": broker.bootstrap, "pid": os.getpid(),
+                                "broker_pid": broker.process.pid}))
 
 
 def clear_address(lake: Path) -> None:

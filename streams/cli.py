@@ -97,7 +97,7 @@ def run(config_path, bootstrap, lake, log_level):
         run_worker(settings, settings.broker, log_level)
         return
     with EmbeddedBroker() as b:
-        publish_address(settings.lake, b.bootstrap)
+        publish_address(settings.lake, b)
         click.echo(f"embedded broker on {b.bootstrap}", err=True)
         try:
             run_worker(settings, b.bootstrap, log_level)
@@ -159,12 +159,14 @@ def produce(config_path, source_name, file):
 @CONFIG
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--lake", default=None, type=click.Path(file_okay=False),
+              help="Query another lake (e.g. one written by unify resolve --lake).")
 @one_line_errors
-def sql(config_path, query, fmt):
+def sql(config_path, query, fmt, lake):
     """Query the warehouse views (read-only)."""
     from sinks.warehouse import connect
     import duckdb
-    settings = _settings(config_path)
+    settings = _settings(config_path, lake)
     con = connect(settings.warehouse, read_only=True)
     try:
         cur = con.execute(query)

@@ -123,9 +123,9 @@ class Settings:
         data = self.dump()
         if bootstrap:
             data["broker"]["bootstrap"] = bootstrap
-        if lake is not None:
+        if lake is not None and Path(lake).resolve() != self.lake:
             data["lake"] = str(Path(lake).resolve())
-            data["warehouse"] = None
+            data["warehouse"] = None  # a different lake gets its own warehouse beside it
         return Settings(ConfigModel.model_validate(data), Path("/"))
 
     def dump(self) -> dict:

@@ -1,0 +1,84 @@
+"""Shared fixtures: one real embedded broker per test session, configs on temp lakes."""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from streams.broker import EmbeddedBroker
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "retail" / "unify.yaml"
+
+
+@pytest.fixture(scope="session")
+def broker():
+    with EmbeddedBroker() as b:
+        yield b
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    """Write a config like the example, on a fresh lake, with topics of its own."""
+
+    def make(bootstrap: str = "embedded", **stream) -> Path:
+        data = yaml.safe_load(EXAMPLE.read_text())
+        prefix = uuid.uuid4().hex[:8]
+        for source in data["sources"]:
+            source["topic"] = f"{prefix}.{source['topic']}"
+        data["broker"]["bootstrap"] = bootstrap
+        data["lake"] = str(tmp_path / "lake")
+        data["warehouse"] = str(tmp_path / "warehouse.duckdb")
+        data["stream"].update({"app_id": f"test-{prefix}", "dead_letter_topic": f"{prefix}.dead-letters",
+                               **stream})
+        path = tmp_path / "unify.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return make
+
+
+@contextlib.contextmanager
+def running(args: list[str], log: Path):
+    """A CLI process in the background, stopped by its PID however the test ends."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", *args], stdout=out,
+                                stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
+def unify(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the CLI as a user does and capture what it prints."""
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=timeout)
+
+
+def processes_matching(text: str) -> list[int]:
+    """PIDs whose command line contains `text` (read from /proc; excludes this process)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found

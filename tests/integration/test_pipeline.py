@@ -1,0 +1,94 @@
+"""The worker against a real broker: a generated world lands in Delta and the views match
+the truth; bad input is dead-lettered and the stream goes on; a restart keeps ids."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from sinks.warehouse import connect
+from streams.demo import accuracy_against_truth, publish_world
+from streams.settings import load
+from streams.status import wait_until_caught_up
+from streams.topics import produce_all, producer
+from tests.conftest import running
+from unify.synthetic import WorldSpec, generate
+
+pytestmark = pytest.mark.integration
+
+
+def query(settings, sql):
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def dead_letter_messages(bootstrap, topic, expected, timeout=30):
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "dlq-check",
+                         "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    found = []
+    try:
+        for _ in range(int(timeout * 10)):
+            msg = consumer.poll(0.1)
+            if msg is not None and not msg.error():
+                found.append(msg)
+            if len(found) >= expected:
+                break
+    finally:
+        consumer.close()
+    return found
+
+
+def test_world_to_views_dead_letters_and_restart(broker, make_config, tmp_path):
+    config = make_config(broker.bootstrap, batch_seconds=0.5)
+    settings = load(config)
+    topics = [s.topic for s in settings.engine.sources]
+    spec = WorldSpec(people=2000, seed=11)
+    crm = settings.engine.source("crm_contacts").topic
+    bad = [b"{not json", b"[1, 2]", json.dumps({"op": "z", "after": {}}).encode(),
+           json.dumps({"op": "c", "after": {"given_name": "no key"}, "source": {"ts_ms": 1, "lsn": 1}}).encode()]
+
+    with running(["run", "-c", str(config), "--bootstrap", broker.bootstrap], tmp_path / "w1.log") as w:
+        counts = publish_world(settings, broker.bootstrap, spec)
+        produce_all(producer(broker.bootstrap), ((crm, None, raw) for raw in bad))
+        wait_until_caught_up(broker.bootstrap, topics, settings.lake, timeout=300)
+        assert w.poll() is None
+
+    acc, records, customers = accuracy_against_truth(settings, spec)
+    assert acc.precision >= 0.97, acc
+    assert acc.recall >= 0.93, acc
+    assert customers < records
+    # every live source record is linked exactly once
+    (dupes,) = query(settings, "SELECT count(*) - count(DISTINCT (source, source_key)) FROM customer_links")[0:1][0]
+    assert dupes == 0
+    # spend in the dimension is the spend of linked, live orders
+    dim_spend, linked_spend = query(settings, """
+        SELECT (SELECT round(sum(total_spend), 2) FROM dim_customer),
+               (SELECT round(sum(total_amount), 2) FROM sales_orders WHERE customer_id IS NOT NULL)""")[0]
+    assert dim_spend == linked_spend and dim_spend > 0
+    assert query(settings, "SELECT count(*) FROM sales_orders")[0][0] > counts["pos_tickets"] * 0.9
+
+    reasons = [r for (r,) in query(settings, "SELECT reason FROM dead_letters ORDER BY \"offset\"")]
+    assert len(reasons) == 4
+    assert "invalid JSON" in reasons[0] and "missing key column" in reasons[3]
+    dlq = dead_letter_messages(broker.bootstrap, settings.stream.dead_letter_topic, 4)
+    assert sorted(m.value() for m in dlq) == sorted(bad)
+    assert all(dict(m.headers())["topic"] == crm.encode() for m in dlq)
+
+    # Restart: state comes back from the lake, an update keeps the customer's id.
+    key, cid = query(settings, """SELECT source_key, customer_id FROM customer_links
+                                  WHERE source = 'crm_contacts' ORDER BY source_key LIMIT 1""")[0]
+    row = next(env["after"] for name, env in generate(spec)
+               if name == "crm_contacts" and env["after"] and env["after"]["contact_id"] == key)
+    update = {"op": "u", "before": row, "after": {**row, "city": "Springfield"},
+              "source": {"ts_ms": 1_900_000_000_000, "lsn": 10**9}}
+    with running(["run", "-c", str(config), "--bootstrap", broker.bootstrap], tmp_path / "w2.log") as w:
+        produce_all(producer(broker.bootstrap), [(crm, key.encode(), json.dumps(update).encode())])
+        wait_until_caught_up(broker.bootstrap, topics, settings.lake, timeout=120)
+    assert query(settings, f"SELECT customer_id FROM customer_links WHERE source_key = '{key}'")[0][0] == cid
+    city = query(settings, f"SELECT address1_city FROM dim_customer WHERE customer_id = '{cid}'")[0][0]
+    assert city == "springfield"
