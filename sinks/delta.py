@@ -21,6 +21,10 @@ from streams.codec import OrderChange
 from unify.resolver import Output
 
 
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
 def txn_app_id(topic: str, partition: int) -> str:
     return f"unify:{topic}:{partition}"
 
@@ -69,7 +73,7 @@ class DeltaSink:
         return pc.max(table["batch"]).as_py() or 0 if table.num_rows else 0
 
     def add(self, output: Output, orders: list[OrderChange], dead: list[dict],
-            offsets: dict[tuple[str, int], tuple[int, int]]) -> None:
+            offsets: dict[tuple[str, int], tuple[int, int]], overrides: list = ()) -> None:
         now = int(time.time() * 1000)
         b = self.batch
         for link in output.links:
@@ -102,6 +106,24 @@ class DeltaSink:
                 "total_amount": d.get("totalAmount"), "currency": d.get("currency"),
                 "store_id": d.get("storeId"), "channel": d.get("channel"), "lines": d.get("lines"),
             })
+        for x in output.explanations:
+            self._rows["match_explanations_log"].append({
+                "batch": b, "written_at": now, "left_source": x.left[0], "left_key": x.left[1],
+                "right_source": x.right[0], "right_key": x.right[1], "rule": x.rule,
+                "level": x.level, "score": x.score, "deleted": x.deleted,
+                "conditions": [{"attribute": c.attribute, "compare": c.compare,
+                                "left": _text(c.left), "right": _text(c.right),
+                                "score": c.score, "threshold": c.threshold} for c in x.conditions],
+            })
+        for g in output.generic_keys:
+            self._rows["generic_keys_log"].append({
+                "batch": b, "written_at": now, "block_key": g.key, "attributes": g.attributes,
+                "value": g.values, "records": g.records, "generic": g.generic})
+        for o in overrides:
+            self._rows["overrides_log"].append({
+                "batch": b, "written_at": now, "kind": o.kind, "left_source": o.left[0],
+                "left_key": o.left[1], "right_source": o.right[0], "right_key": o.right[1],
+                "at": o.at_ms, "reason": o.reason})
         for d in dead:
             self._rows["dead_letters"].append({"batch": b, "written_at": now, **d})
         for tp, (next_offset, events) in offsets.items():

@@ -13,13 +13,23 @@ from sinks.warehouse import connect
 from unify.resolver import LinkRow, Resolver
 
 
+def _has_rows(table: Path) -> bool:
+    return (table / "_delta_log").exists() and bool(DeltaTable(str(table)).file_uris())
+
+
 def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]) -> int:
     log = Path(lake) / "customer_links_log"
-    if not (log / "_delta_log").exists() or not DeltaTable(str(log)).file_uris():
+    if not _has_rows(log):
         return 0
     cols = ", ".join(f'"{a}"' for a in attributes)
     con = connect()
     try:
+        overrides_log = Path(lake) / "overrides_log"
+        if _has_rows(overrides_log):
+            for kind, ls, lk, rs, rk, at in con.execute(f"""
+                    SELECT kind, left_source, left_key, right_source, right_key, epoch_ms("at")
+                    FROM delta_scan('{overrides_log.resolve()}') ORDER BY batch""").fetchall():
+                resolver.override((ls, lk), (rs, rk), kind, at)
         rows = con.execute(f"""
             SELECT source, source_key, customer_id, deleted, position,
                    epoch_ms(event_at), epoch_ms(first_at), {cols}

@@ -51,6 +51,27 @@ DEAD_LETTERS = pa.schema([
     ("offset", pa.int64()), ("reason", pa.string()), ("value", pa.binary()),
 ])
 
+CONDITION = pa.struct([("attribute", pa.string()), ("compare", pa.string()), ("left", pa.string()),
+                       ("right", pa.string()), ("score", pa.float64()), ("threshold", pa.float64())])
+
+EXPLANATIONS = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("left_source", pa.string()), ("left_key", pa.string()),
+    ("right_source", pa.string()), ("right_key", pa.string()), ("rule", pa.string()),
+    ("level", pa.float64()), ("score", pa.float64()), ("conditions", pa.list_(CONDITION)),
+    ("deleted", pa.bool_()),
+])
+
+GENERIC_KEYS = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("block_key", pa.string()), ("attributes", pa.string()),
+    ("value", pa.string()), ("records", pa.int64()), ("generic", pa.bool_()),
+])
+
+OVERRIDES = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("kind", pa.string()), ("left_source", pa.string()),
+    ("left_key", pa.string()), ("right_source", pa.string()), ("right_key", pa.string()),
+    ("at", TS), ("reason", pa.string()),
+])
+
 CHECKPOINTS = pa.schema([
     ("batch", pa.int64()), ("written_at", TS), ("topic", pa.string()), ("partition", pa.int32()),
     ("next_offset", pa.int64()), ("events", pa.int64()),
@@ -63,6 +84,9 @@ def schemas(attributes) -> dict[str, pa.Schema]:
         "customers_log": customers_schema(attributes),
         "sales_orders_log": ORDERS,
         "lineage": LINEAGE,
+        "match_explanations_log": EXPLANATIONS,
+        "generic_keys_log": GENERIC_KEYS,
+        "overrides_log": OVERRIDES,
         "dead_letters": DEAD_LETTERS,
         "checkpoints": CHECKPOINTS,
     }

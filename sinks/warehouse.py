@@ -46,7 +46,8 @@ def _latest(table: str, keys: str, order: str = "batch DESC") -> str:
 
 def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
     t = {name: str((Path(lake) / name).resolve()) for name in (
-        "customer_links_log", "customers_log", "sales_orders_log", "lineage", "dead_letters", "checkpoints")}
+        "customer_links_log", "customers_log", "sales_orders_log", "lineage", "dead_letters",
+        "checkpoints", "match_explanations_log", "generic_keys_log", "overrides_log")}
     attrs = ", ".join(f'"{a}"' for a in attributes)
     return {
         "customer_links": f"""
@@ -76,6 +77,19 @@ def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
         "customer_lineage": f"""
             SELECT event, customer_id, from_ids, to_ids, "at", cause, batch
             FROM delta_scan('{t['lineage']}') ORDER BY batch, seq""",
+        "match_explanations": f"""
+            SELECT l.customer_id, e.left_source, e.left_key, e.right_source, e.right_key,
+                   e.rule, e.level, e.score, e.conditions, e.written_at AS linked_at
+            FROM ({_latest(t['match_explanations_log'], 'left_source, left_key, right_source, right_key')}) e
+            JOIN customer_links l ON l.source = e.left_source AND l.source_key = e.left_key
+            WHERE NOT e.deleted""",
+        "generic_keys": f"""
+            SELECT attributes, value, records, written_at AS since
+            FROM ({_latest(t['generic_keys_log'], 'block_key')}) WHERE generic""",
+        "match_overrides": f"""
+            SELECT kind, left_source, left_key, right_source, right_key, "at", reason
+            FROM ({_latest(t['overrides_log'], 'left_source, left_key, right_source, right_key', '"at" DESC, batch DESC')})
+            WHERE kind <> 'clear'""",
         "dead_letters": f"""
             SELECT topic, "partition", "offset", reason, value, written_at
             FROM delta_scan('{t['dead_letters']}')""",

@@ -208,7 +208,7 @@ def status(config_path, wait, timeout):
     from streams.status import lag_report, wait_until_caught_up
     settings = _settings(config_path)
     bootstrap = resolve_bootstrap(settings.broker, settings.lake)
-    topics = [s.topic for s in settings.engine.sources]
+    topics = settings.input_topics
     report = (wait_until_caught_up(bootstrap, topics, settings.lake, timeout) if wait
               else lag_report(bootstrap, topics, settings.lake))
     _print_rows(["topic", "partition", "end_offset", "committed", "lag", "committed_at"],

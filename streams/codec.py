@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from typing import Mapping
 
-from unify.cdm import Change
+from unify.cdm import Change, Override
 from unify.errors import InvalidRecord
 from unify.mapping import ContactMapper, OrderMapper, record_key
 from unify.spec import CONTACT, SourceSpec
@@ -101,3 +101,42 @@ class SourceCodec:
         order = self._orders.order(row) if op == "upsert" else {}
         order["customerSource"] = self.spec.customer_source
         return OrderChange(self.spec.name, key, op, position, ts, order)
+
+
+OVERRIDE_KINDS = ("always", "never", "clear")
+
+
+def decode_override(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Override | None:
+    """`{"kind": "always"|"never"|"clear", "left": {"source", "key"}, "right": {...},
+    "ts_ms": int, "reason": str}` -> Override."""
+    if raw is None or len(raw) == 0:
+        return None
+    if len(raw) > max_bytes:
+        raise InvalidRecord(f"payload of {len(raw)} bytes exceeds max_event_bytes={max_bytes}")
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRecord(f"invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise InvalidRecord("override is not a JSON object")
+    if doc.get("kind") not in OVERRIDE_KINDS:
+        raise InvalidRecord(f"override kind must be one of {', '.join(OVERRIDE_KINDS)}")
+    sides = []
+    for side in ("left", "right"):
+        ref = doc.get(side)
+        if not isinstance(ref, dict) or not ref.get("source") or ref.get("key") in (None, ""):
+            raise InvalidRecord(f"override {side} needs a source and a key")
+        sides.append((str(ref["source"]), str(ref["key"])))
+    ts = doc.get("ts_ms")
+    if not isinstance(ts, int) or isinstance(ts, bool):
+        raise InvalidRecord("override needs an integer ts_ms")
+    reason = doc.get("reason")
+    return Override(sides[0], sides[1], doc["kind"], ts, None if reason is None else str(reason)[:500])
+
+
+def encode_override(override: Override) -> bytes:
+    return json.dumps({
+        "kind": override.kind, "ts_ms": override.at_ms, "reason": override.reason,
+        "left": {"source": override.left[0], "key": override.left[1]},
+        "right": {"source": override.right[0], "key": override.right[1]},
+    }).encode()

@@ -18,6 +18,7 @@ from sinks.warehouse import connect
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.settings import Settings, load
 from streams.status import wait_until_caught_up
+from streams.worker import prepare_topics
 from streams.topics import ensure_topics, produce_all, producer, row_key
 from unify.accuracy import pairwise
 from unify.synthetic import WorldSpec, generate, truth
@@ -96,13 +97,12 @@ def run_demo(people: int, seed: int, noise: str, workdir: Path, config_path: str
     config = workdir / "unify.yaml"
     config.write_text(yaml.safe_dump(settings.dump(), sort_keys=False))
     spec = WorldSpec(people=people, seed=seed, noise=noise)
-    topics = [s.topic for s in settings.engine.sources]
+    topics = settings.input_topics
     worker = None
     started = time.perf_counter()
     with EmbeddedBroker() as broker:
         try:
-            ensure_topics(broker.bootstrap, topics + [settings.stream.dead_letter_topic],
-                          settings.stream.partitions)
+            prepare_topics(settings, broker.bootstrap)
             worker = _start_worker(config, broker.bootstrap, workdir / "worker.log")
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console) as progress:

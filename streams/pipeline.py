@@ -11,7 +11,7 @@ from typing import Iterable
 
 from sinks.delta import DeltaSink
 from sinks.restore import restore_resolver
-from streams.codec import OrderChange, SourceCodec
+from streams.codec import OrderChange, SourceCodec, decode_override
 from streams.settings import Settings
 from unify.cdm import Change
 from unify.errors import InvalidRecord
@@ -32,6 +32,7 @@ class BatchResult:
     contacts: int
     orders: int
     dead: list[dict]
+    lineage: list
 
 
 class Pipeline:
@@ -45,6 +46,7 @@ class Pipeline:
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
         orders: dict[tuple[str, str], OrderChange] = {}
+        overrides = []
         dead: list[dict] = []
         offsets: dict[tuple[str, int], tuple[int, int]] = {}
         contacts = events = 0
@@ -55,6 +57,12 @@ class Pipeline:
             offsets[tp] = (max(seen[0], m.offset + 1), seen[1] + 1)
             codec = self.codecs.get(m.topic)
             try:
+                if m.topic == self.settings.stream.overrides_topic:
+                    override = decode_override(m.value, self.settings.stream.max_event_bytes)
+                    if override is not None:
+                        overrides.append(override)
+                        self.resolver.override(override.left, override.right, override.kind, override.at_ms)
+                    continue
                 if codec is None:
                     raise InvalidRecord(f"unknown source topic {m.topic!r}; add it to sources in the config")
                 change = codec.decode(m.value)
@@ -72,7 +80,7 @@ class Pipeline:
                 held = orders.get(key)
                 if held is None or change.position > held.position:
                     orders[key] = change
-        self.sink.add(self.resolver.drain(), list(orders.values()), dead,
-                      offsets if record_offsets else {})
+        output = self.resolver.drain()
+        self.sink.add(output, list(orders.values()), dead, offsets if record_offsets else {}, overrides)
         self.sink.flush()
-        return BatchResult(events, contacts, len(orders), dead)
+        return BatchResult(events, contacts, len(orders), dead, output.lineage)

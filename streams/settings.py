@@ -39,6 +39,8 @@ class StreamModel(_Strict):
     batch_size: int = Field(5000, gt=0)
     batch_seconds: float = Field(1.0, gt=0)
     dead_letter_topic: str = "unify.dead-letters"
+    overrides_topic: str = "unify.overrides"
+    lineage_topic: str = "unify.lineage"
     max_event_bytes: int = Field(1_000_000, gt=0)
     partitions: int = Field(1, gt=0)
 
@@ -114,6 +116,11 @@ class Settings:
         self.warehouse = ((base / model.warehouse).resolve() if model.warehouse
                           else self.lake.with_name(self.lake.name + ".duckdb"))
         self.engine = _engine_spec(model)
+
+    @property
+    def input_topics(self) -> list[str]:
+        """Every topic the worker consumes: the sources' and the overrides topic."""
+        return [s.topic for s in self.engine.sources] + [self.stream.overrides_topic]
 
     @property
     def embedded(self) -> bool:

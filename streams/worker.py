@@ -8,6 +8,7 @@ The core runs in a thread so the event loop keeps heart-beating during a large b
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import faust
@@ -37,9 +38,9 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, stream.batch_size * 2),
     )
-    sources = app.topic(*(s.topic for s in settings.engine.sources),
-                        key_serializer="raw", value_serializer="raw")
+    sources = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(stream.dead_letter_topic, key_serializer="raw", value_serializer="raw")
+    lineage = app.topic(stream.lineage_topic, key_serializer="raw", value_serializer="raw")
 
     @app.agent(sources, concurrency=1, name="unify")
     async def unify(events_stream):
@@ -52,16 +53,25 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
                 await dead_letters.send(value=d["value"], headers={
                     "reason": d["reason"].encode(), "topic": d["topic"].encode(),
                     "partition": str(d["partition"]).encode(), "offset": str(d["offset"]).encode()})
+            for e in result.lineage:  # keyed by customer id on a compacted topic
+                await lineage.send(key=e.customer_id.encode(), value=json.dumps({
+                    "event": e.event, "customer_id": e.customer_id, "from_ids": list(e.from_ids),
+                    "to_ids": list(e.to_ids), "at_ms": e.at_ms, "cause": e.cause}).encode())
             log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
                      result.events, result.contacts, result.orders, len(result.dead))
 
     return app
 
 
+def prepare_topics(settings: Settings, bootstrap: str) -> None:
+    stream = settings.stream
+    ensure_topics(bootstrap, settings.input_topics + [stream.dead_letter_topic, stream.lineage_topic],
+                  stream.partitions, compacted=[stream.lineage_topic])
+
+
 def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> None:
     """Prepare topics, lake and views, restore state, then run until a signal stops it."""
-    ensure_topics(bootstrap, [s.topic for s in settings.engine.sources] + [settings.stream.dead_letter_topic],
-                  settings.stream.partitions)
+    prepare_topics(settings, bootstrap)
     pipeline = Pipeline(settings)
     create_views(settings.warehouse, settings.lake, settings.engine.attributes)
     app = build_app(settings, bootstrap, pipeline)

@@ -56,3 +56,14 @@ class Change:
     @property
     def record_id(self) -> tuple[str, str]:
         return (self.source, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A person's decision about two source records: `always`, `never` or `clear`."""
+
+    left: tuple[str, str]
+    right: tuple[str, str]
+    kind: str
+    at_ms: int
+    reason: str | None = None

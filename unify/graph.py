@@ -35,12 +35,42 @@ class SourceRecord:
         return (self.first_ms, self.rid)
 
 
+ALWAYS = Link("always_match", -1, 1.0)
+
+
+def pair(a: RecordId, b: RecordId) -> tuple[RecordId, RecordId]:
+    return (a, b) if a < b else (b, a)
+
+
 class LinkGraph:
+    """Records, blocks and links. Overrides are part of the state: an `always` pair is
+    linked whatever the rules say, a `never` pair is not linked directly."""
+
     def __init__(self, matcher: Matcher, max_block_size: int):
         self.matcher = matcher
         self.blocks = BlockIndex(max_block_size)
         self.records: dict[RecordId, SourceRecord] = {}
         self.edges: dict[RecordId, dict[RecordId, Link]] = {}
+        self.overrides: dict[tuple[RecordId, RecordId], bool] = {}
+        self._always: dict[RecordId, set[RecordId]] = {}
+        self.changed_pairs: set[tuple[RecordId, RecordId]] = set()
+        self.changed_keys: set[str] = set()
+
+    def override(self, a: RecordId, b: RecordId, always: bool | None,
+                 touched: set[RecordId]) -> None:
+        """Set (True: always, False: never) or clear (None) a pair override."""
+        key = pair(a, b)
+        old = self.overrides.pop(key, None)
+        if old:
+            self._always[a].discard(b)
+            self._always[b].discard(a)
+        if always is not None:
+            self.overrides[key] = always
+            if always:
+                self._always.setdefault(a, set()).add(b)
+                self._always.setdefault(b, set()).add(a)
+        if a in self.records and b in self.records:
+            self._evaluate(a, b, touched)
 
     def neighbours(self, rid: RecordId) -> dict[RecordId, Link]:
         return self.edges.get(rid, {})
@@ -51,26 +81,33 @@ class LinkGraph:
         self.records[rid] = record
         for key in record.keys:
             if self.blocks.add(key, rid) == "became_generic":
+                self.changed_keys.add(key)
                 self._reevaluate_linked(self.blocks.members(key), touched)
-        for other in self.blocks.candidates(record.keys):
-            if other != rid:
+        partners = self._always.get(rid, set())
+        for other in self.blocks.candidates(record.keys) | partners:
+            if other != rid and other in self.records:
                 self._evaluate(rid, other, touched)
         touched.add(rid)
 
     def remove(self, rid: RecordId, touched: set[RecordId]) -> SourceRecord:
         record = self.records.pop(rid)
-        for other in self.edges.pop(rid, {}):
+        for other in list(self.edges.pop(rid, {})):
             del self.edges[other][rid]
             if not self.edges[other]:
                 del self.edges[other]
+            self.changed_pairs.add(pair(rid, other))
             touched.add(other)
         for key in record.keys:
             if self.blocks.remove(key, rid) == "became_specific":
+                self.changed_keys.add(key)
                 self._evaluate_all_pairs(self.blocks.members(key), touched)
         touched.add(rid)
         return record
 
     def _link(self, a: RecordId, b: RecordId) -> Link | None:
+        forced = self.overrides.get(pair(a, b))
+        if forced is not None:
+            return ALWAYS if forced else None
         ra, rb = self.records[a], self.records[b]
         return self.matcher.compare(a[0], ra.attrs, b[0], rb.attrs, self.blocks.is_generic)
 
@@ -87,6 +124,7 @@ class LinkGraph:
         else:
             self.edges.setdefault(a, {})[b] = link
             self.edges.setdefault(b, {})[a] = link
+        self.changed_pairs.add(pair(a, b))
         touched.update((a, b))
 
     def _reevaluate_linked(self, members: Iterable[RecordId], touched: set[RecordId]) -> None:

@@ -106,6 +106,12 @@ class Matcher:
             )
             block_id = block_ids.setdefault(signature, len(block_ids))
             self.rules.append(_CompiledRule(i, rule, block_id))
+        self._block_attributes = {bid: "+".join(a for a, _ in sig) for sig, bid in block_ids.items()}
+
+    def describe_key(self, key: str) -> tuple[str, str]:
+        """A block key as (attributes, values) for people to read."""
+        block_id, *values = key.split(KEY_SEPARATOR)
+        return self._block_attributes[int(block_id)], " + ".join(values)
 
     def block_keys(self, source: str, attrs: Mapping[str, object]) -> tuple[str, ...]:
         return tuple(sorted(set().union(*(rule.keys(attrs) for rule in self.rules))))

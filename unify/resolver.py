@@ -22,8 +22,8 @@ from typing import Iterable
 
 from unify.cdm import Change
 from unify.clusters import CustomerIds, LineageEvent
-from unify.graph import LinkGraph, RecordId, SourceRecord
-from unify.matcher import Matcher
+from unify.graph import ALWAYS, LinkGraph, RecordId, SourceRecord, pair
+from unify.matcher import ConditionResult, Matcher
 from unify.spec import MatchSpec, SurvivorshipSpec
 from unify.survivorship import policy
 
@@ -56,11 +56,36 @@ class CustomerRow:
     first_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class ExplanationRow:
+    """Why two records are linked: the rule and each condition's values, score, threshold.
+    `deleted` rows retract a link that no longer holds."""
+
+    left: RecordId
+    right: RecordId
+    rule: str | None
+    level: float | None
+    score: float | None
+    conditions: tuple[ConditionResult, ...]
+    deleted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GenericKeyRow:
+    key: str
+    attributes: str
+    values: str
+    records: int
+    generic: bool
+
+
 @dataclass
 class Output:
     links: list[LinkRow] = field(default_factory=list)
     customers: list[CustomerRow] = field(default_factory=list)
     lineage: list[LineageEvent] = field(default_factory=list)
+    explanations: list[ExplanationRow] = field(default_factory=list)
+    generic_keys: list[GenericKeyRow] = field(default_factory=list)
 
 
 class Resolver:
@@ -83,6 +108,7 @@ class Resolver:
         self._dirty_records: set[RecordId] = set()
         self._dirty_customers: set[str] = set()
         self._lineage: list[LineageEvent] = []
+        self._override_at: dict[tuple[RecordId, RecordId], int] = {}
 
     def __len__(self) -> int:
         return len(self.graph.records)
@@ -132,14 +158,49 @@ class Resolver:
             self._dirty_records |= self.ids.members.get(cid, set())
         self._dirty_records |= touched
 
+    def override(self, a: RecordId, b: RecordId, kind: str, at_ms: int) -> None:
+        """`always` links a pair, `never` forbids its direct link, `clear` removes either.
+
+        Overrides hold for record ids, whether or not the records exist yet; the latest by
+        `at_ms` wins for a pair, so their arrival order does not matter.
+        """
+        key = pair(a, b)
+        if a == b or at_ms <= self._override_at.get(key, -1):
+            return
+        self._override_at[key] = at_ms
+        always = {"always": True, "never": False, "clear": None}[kind]
+        touched: set[RecordId] = set()
+        self.graph.override(a, b, always, touched)
+        if touched:
+            self._recluster(touched, at_ms, f"{kind}_match:{a[0]}/{a[1]}~{b[0]}/{b[1]}")
+
     def drain(self) -> Output:
         out = Output(lineage=self._lineage)
         for rid in sorted(self._dirty_records):
             out.links.append(self._link_row(rid))
         for cid in sorted(self._dirty_customers):
             out.customers.append(self.profile(cid))
+        for a, b in sorted(self.graph.changed_pairs):
+            out.explanations.append(self.explain(a, b))
+        for key in sorted(self.graph.changed_keys):
+            attributes, values = self.matcher.describe_key(key)
+            members = len(self.graph.blocks.members(key))
+            out.generic_keys.append(GenericKeyRow(key, attributes, values, members,
+                                                  self.graph.blocks.is_generic(key)))
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
+        self.graph.changed_pairs, self.graph.changed_keys = set(), set()
         return out
+
+    def explain(self, a: RecordId, b: RecordId) -> ExplanationRow:
+        link = self.graph.neighbours(a).get(b)
+        if link is None:
+            return ExplanationRow(a, b, None, None, None, (), True)
+        if link is ALWAYS:
+            return ExplanationRow(a, b, link.rule, 1.0, 1.0, (), False)
+        conditions = tuple(self.matcher.explain(link.rule_index, self.graph.records[a].attrs,
+                                                self.graph.records[b].attrs))
+        return ExplanationRow(a, b, link.rule, self.matcher.rules[link.rule_index].level,
+                              link.score, conditions, False)
 
     def _link_row(self, rid: RecordId) -> LinkRow:
         record = self.graph.records.get(rid)
@@ -149,7 +210,8 @@ class Resolver:
                            position, event_ms, event_ms, {})
         best = None
         for other, link in self.graph.neighbours(rid).items():
-            rank = (-self.matcher.rules[link.rule_index].level, link.rule_index, -link.score, other)
+            level = 2.0 if link is ALWAYS else self.matcher.rules[link.rule_index].level
+            rank = (-level, link.rule_index, -link.score, other)
             if best is None or rank < best[0]:
                 best = (rank, other, link)
         rule = best[2].rule if best else None
@@ -192,6 +254,7 @@ class Resolver:
         """Rebuild in-memory state from stored link rows, keeping their customer ids."""
         stored: dict[RecordId, str] = {}
         touched: set[RecordId] = set()
+        self.graph.changed_pairs, self.graph.changed_keys = set(), set()
         for row in rows:
             rid = (row.source, row.source_key)
             if row.deleted:
@@ -201,6 +264,7 @@ class Resolver:
             self.graph.add(SourceRecord(rid, row.attributes, row.position, row.event_ms,
                                         row.first_ms, keys), touched)
             stored[rid] = row.customer_id
+        self.graph.changed_pairs, self.graph.changed_keys = set(), set()
         for comp in self.graph.component(sorted(self.graph.records)):
             ids = sorted({stored[r] for r in comp})
             self.ids.adopt(comp, ids[0])

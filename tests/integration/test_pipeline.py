@@ -46,7 +46,7 @@ def dead_letter_messages(bootstrap, topic, expected, timeout=30):
 def test_world_to_views_dead_letters_and_restart(broker, make_config, tmp_path):
     config = make_config(broker.bootstrap, batch_seconds=0.5)
     settings = load(config)
-    topics = [s.topic for s in settings.engine.sources]
+    topics = settings.input_topics
     spec = WorldSpec(people=2000, seed=11)
     crm = settings.engine.source("crm_contacts").topic
     bad = [b"{not json", b"[1, 2]", json.dumps({"op": "z", "after": {}}).encode(),

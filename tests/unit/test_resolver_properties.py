@@ -3,6 +3,7 @@ incremental == batch (including merges, splits and generic keys), stable ids."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 from hypothesis import given, settings, strategies as st
 
@@ -32,19 +33,37 @@ attrs = st.fixed_dictionaries({}, optional={
 keys = st.tuples(st.sampled_from(["crm", "pos", "erp"]), st.sampled_from([str(i) for i in range(8)]))
 
 
+@dataclass(frozen=True)
+class Override:
+    left: tuple
+    right: tuple
+    kind: str
+    at_ms: int
+
+
 @st.composite
-def histories(draw):
-    """A CDC history: per key, increasing positions; some updates and deletes."""
+def histories(draw, overrides=False):
+    """A CDC history: per key, increasing positions; some updates, deletes and overrides."""
     events = []
     for i, (source, key) in enumerate(draw(st.lists(keys, min_size=1, max_size=30))):
+        if overrides and draw(st.integers(0, 5)) == 0:
+            events.append(Override((source, key), draw(keys), draw(st.sampled_from(["always", "never", "clear"])), 1000 + i))
+            continue
         op = draw(st.sampled_from(["upsert", "upsert", "upsert", "delete"]))
         events.append(Change(source, key, op, i + 1, 1000 + i, draw(attrs) if op == "upsert" else {}))
     return events
 
 
+def apply(resolver, event):
+    if isinstance(event, Override):
+        resolver.override(event.left, event.right, event.kind, event.at_ms)
+    else:
+        resolver.apply(event)
+
+
 def final_records(events):
     last = {}
-    for e in sorted(events, key=lambda e: e.position):
+    for e in sorted((e for e in events if isinstance(e, Change)), key=lambda e: e.position):
         last[e.record_id] = e
     return {rid: e for rid, e in last.items() if e.op == "upsert"}
 
@@ -53,6 +72,9 @@ def reference_partition(events):
     """Brute force: every pair, generic keys decided over the final records, union-find."""
     from unify.matcher import Matcher
     records = final_records(events)
+    forced = {}
+    for o in sorted((e for e in events if isinstance(e, Override)), key=lambda o: o.at_ms):
+        forced[tuple(sorted((o.left, o.right)))] = {"always": True, "never": False, "clear": None}[o.kind]
     m = Matcher(SPEC)
     counts = {}
     for rid, e in records.items():
@@ -68,6 +90,8 @@ def reference_partition(events):
     for a, b in itertools.combinations(sorted(records), 2):
         link = m.compare(a[0], records[a].attributes, b[0], records[b].attributes,
                          lambda k: counts.get(k, 0) > SPEC.max_block_size)
+        if forced.get((a, b)) is not None:
+            link = forced[(a, b)]
         if link:
             parent[find(a)] = find(b)
     groups = {}
@@ -79,12 +103,12 @@ def reference_partition(events):
 def run(events):
     r = Resolver(SPEC, attributes=("emailAddress1", "firstName", "lastName", "telephone1"))
     for e in events:
-        r.apply(e)
+        apply(r, e)
     return r
 
 
 @settings(max_examples=300, deadline=None)
-@given(histories(), st.randoms(use_true_random=False))
+@given(histories(overrides=True), st.randoms(use_true_random=False))
 def test_partition_is_order_independent_and_equals_batch(events, rnd):
     expected = reference_partition(events)
     assert run(events).partition() == expected
@@ -94,22 +118,22 @@ def test_partition_is_order_independent_and_equals_batch(events, rnd):
 
 
 @settings(max_examples=200, deadline=None)
-@given(histories())
+@given(histories(overrides=True))
 def test_incremental_equals_batch_after_every_prefix(events):
     r = Resolver(SPEC)
     for i, e in enumerate(events):
-        r.apply(e)
+        apply(r, e)
         assert r.partition() == reference_partition(events[: i + 1])
 
 
 @settings(max_examples=200, deadline=None)
-@given(histories())
+@given(histories(overrides=True))
 def test_replaying_events_changes_nothing(events):
     r = run(events)
     r.drain()
     before = (r.partition(), dict(r.ids.customer_of))
     for e in events:
-        r.apply(e)
+        apply(r, e)
     out = r.drain()
     assert (r.partition(), dict(r.ids.customer_of)) == before
     assert not out.links and not out.customers and not out.lineage
