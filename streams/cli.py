@@ -236,5 +236,53 @@ def resolve(config_path, inputs, lake):
     click.echo(json.dumps(summary, indent=2))
 
 
+@main.command()
+@CONFIG
+@click.argument("customer_id")
+@one_line_errors
+def explain(config_path, customer_id):
+    """Why these source records are one customer: the links, rules and scores."""
+    from sinks.explain import explain_customer
+    for line in explain_customer(_settings(config_path).warehouse, customer_id):
+        click.echo(line)
+
+
+def _record_ref(value: str) -> tuple[str, str]:
+    source, sep, key = value.partition("/")
+    if not sep or not source or not key:
+        raise click.BadParameter(f"{value!r}: write a record as SOURCE/KEY, e.g. crm_contacts/CRM-0000001")
+    return source, key
+
+
+@main.command()
+@CONFIG
+@click.option("--always", "kind", flag_value="always", help="These two records are the same person.")
+@click.option("--never", "kind", flag_value="never", help="These two records must not be linked directly.")
+@click.option("--clear", "kind", flag_value="clear", help="Remove an earlier override of this pair.")
+@click.argument("left")
+@click.argument("right")
+@click.option("--reason", default=None, help="Why (kept with the override).")
+@one_line_errors
+def override(config_path, kind, left, right, reason):
+    """Publish a match override for two records (SOURCE/KEY SOURCE/KEY); applied at once."""
+    import time
+    from streams.broker import resolve_bootstrap
+    from streams.codec import encode_override
+    from streams.topics import produce_all, producer
+    from unify.cdm import Override
+    if kind is None:
+        raise click.UsageError("choose one of --always, --never, --clear")
+    settings = _settings(config_path)
+    sources = {s.name for s in settings.engine.sources}
+    refs = [_record_ref(left), _record_ref(right)]
+    for source, _ in refs:
+        if source not in sources:
+            raise click.BadParameter(f"unknown source {source!r}; use one of {', '.join(sorted(sources))}")
+    item = Override(refs[0], refs[1], kind, int(time.time() * 1000), reason)
+    bootstrap = resolve_bootstrap(settings.broker, settings.lake)
+    produce_all(producer(bootstrap), [(settings.stream.overrides_topic, None, encode_override(item))])
+    click.echo(f"{kind} {left} {right}: published to {settings.stream.overrides_topic}")
+
+
 if __name__ == "__main__":
     main()

@@ -57,6 +57,8 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
                 await lineage.send(key=e.customer_id.encode(), value=json.dumps({
                     "event": e.event, "customer_id": e.customer_id, "from_ids": list(e.from_ids),
                     "to_ids": list(e.to_ids), "at_ms": e.at_ms, "cause": e.cause}).encode())
+            if result.dead or result.lineage:
+                await app.producer.flush()  # delivered before the batch is acked
             log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
                      result.events, result.contacts, result.orders, len(result.dead))
 

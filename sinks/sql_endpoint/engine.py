@@ -1,0 +1,139 @@
+"""The DuckDB the endpoint queries: an in-memory, locked-down copy of the warehouse's views.
+
+The warehouse file is opened read-only only long enough to copy its view definitions (SQL
+over `delta_scan`), never held: a reader's lock would stop the worker rewriting the file at
+start-up. Definitions are re-read when a client connects, and the data is always the
+latest Delta commit because the views read it at query time.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from sinks.sql_endpoint.pgtypes import PgColumnType, pg_type
+from sinks.warehouse import WarehouseError, connect
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "public"  # where PostgreSQL clients look for tables, so the views live there
+_USE_SCHEMA = f"USE memory.{SCHEMA}"
+_DELTA_TABLE = re.compile(r"delta_scan\('((?:[^']|'')*)'\)")
+# DuckDB renders a view's SQL in one normal form, so the prefix is reliable.
+_CREATE_VIEW = "CREATE VIEW "
+
+
+@dataclass(frozen=True)
+class Column:
+    view: str
+    name: str
+    position: int
+    type: PgColumnType
+
+
+def read_views(warehouse: Path) -> dict[str, str]:
+    """View name -> its CREATE VIEW statement, as stored in the warehouse file."""
+    con = connect(warehouse, read_only=True)
+    try:
+        return dict(con.execute(
+            "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
+            "ORDER BY view_oid").fetchall())
+    finally:
+        con.close()
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+class Engine:
+    """One in-memory DuckDB shared by every client; each query gets its own cursor."""
+
+    def __init__(self, warehouse: Path):
+        self.warehouse = Path(warehouse)
+        self._lock = threading.Lock()
+        self._views: dict[str, str] = {}
+        self._columns: list[Column] | None = None
+        views = read_views(self.warehouse)
+        self._db = connect(":memory:")
+        self._db.execute(f"CREATE SCHEMA {SCHEMA}")
+        self._apply(views)
+        self._lock_down(views)
+
+    def _lock_down(self, views: dict[str, str]) -> None:
+        """Files outside the lake unreadable, no extension loading, settings frozen."""
+        lake_dirs = {str(Path(m.replace("''", "'")).parent) for sql in views.values() for m in _DELTA_TABLE.findall(sql)}
+        allowed = ", ".join(_literal(d) for d in sorted(lake_dirs))
+        for statement in (f"SET allowed_directories = [{allowed}]",
+                          "SET enable_external_access = false",
+                          "SET autoinstall_known_extensions = false",
+                          "SET autoload_known_extensions = false",
+                          "SET lock_configuration = true"):
+            self._db.execute(statement)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own for one client, resolving names in the views' schema."""
+        cursor = self._db.cursor()
+        cursor.execute(_USE_SCHEMA)
+        return cursor
+
+    def refresh(self) -> None:
+        """Pick up views the worker re-created; keeps the current ones if the file is busy."""
+        try:
+            views = read_views(self.warehouse)
+        except WarehouseError as exc:
+            log.warning("keeping the current views: %s", exc)
+            return
+        with self._lock:
+            if views != self._views:
+                self._apply(views)
+
+    def columns(self) -> list[Column]:
+        """Every view column with its PostgreSQL type, for the catalog."""
+        with self._lock:
+            if self._columns is None:
+                cursor = self._db.cursor()
+                rows = cursor.execute(
+                    "SELECT table_name, column_name, column_index, data_type FROM duckdb_columns() "
+                    "WHERE database_name = 'memory' AND schema_name = ? ORDER BY table_name, column_index",
+                    [SCHEMA]).fetchall()
+                self._columns = [Column(view, name, position, pg_type(cursor.type(data_type)))
+                                 for view, name, position, data_type in rows]
+                cursor.close()
+            return self._columns
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _apply(self, views: dict[str, str]) -> None:
+        """Make the in-memory views match `views`; a view whose dependencies come later is retried."""
+        cursor = self.cursor()
+        try:
+            for name in self._views.keys() - views.keys():
+                cursor.execute(f"DROP VIEW IF EXISTS {_identifier(name)}")
+            pending = {name: sql for name, sql in views.items() if self._views.get(name) != sql}
+            errors: dict[str, str] = {}
+            while pending:
+                errors = {}
+                for name, sql in pending.items():
+                    try:
+                        cursor.execute(sql.replace(_CREATE_VIEW, "CREATE OR REPLACE VIEW ", 1))
+                    except duckdb.Error as exc:
+                        errors[name] = str(exc).splitlines()[0]
+                if len(errors) == len(pending):
+                    break
+                pending = {name: views[name] for name in errors}
+            for name, error in errors.items():
+                log.warning("view %s is not served: %s", name, error)
+            self._views = {name: sql for name, sql in views.items() if name not in errors}
+            self._columns = None
+        finally:
+            cursor.close()

@@ -1,0 +1,107 @@
+"""Order changes in, and the little the ledger keeps of each order to undo it later.
+
+An order change is any object with `source`, `key`, `op` ("upsert" | "delete"), `position`,
+`event_ms` and `order` (the CDM SalesOrder dict) — `streams.codec.OrderChange` is one,
+`OrderEvent` is one for callers without it.
+
+>>> event = OrderEvent("pos_tickets", "T1", "upsert", 3, 1_700_000_000_000, {
+...     "customerSource": "pos_customers", "customerRef": "100123", "orderedMs": 1_700_000_000_000,
+...     "totalAmount": 59.98, "currency": "USD", "storeId": "S012", "channel": "store",
+...     "lines": [{"product": "NWD-APP-0001", "brand": "Northwind", "category": "apparel",
+...                "quantity": 2, "price": 29.99}]})
+>>> held = hold(event)
+>>> held.record, held.cents, held.brands
+(('pos_customers', '100123'), 5998, ('Northwind', 5998))
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+RecordId = tuple[str, str]  # (source, key) of a source record, as the resolver names it
+OrderKey = tuple[str, str]  # (order source, order key)
+
+
+class OrderChange(Protocol):
+    source: str
+    key: str
+    op: str
+    position: int
+    event_ms: int
+    order: dict
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """One decoded SalesOrder change as plain values."""
+
+    source: str
+    key: str
+    op: str  # "upsert" or "delete"
+    position: int  # orders versions of the same order key; higher wins
+    event_ms: int
+    order: dict = field(default_factory=dict)
+
+
+class HeldOrder(NamedTuple):
+    """What one live order adds to its record's aggregate, enough to take it back out.
+
+    Line spend per category and per brand is flattened to (name, cents, name, cents, ...):
+    a tuple of pairs would cost a tuple header per pair, and this is kept for every order.
+    """
+
+    position: int
+    record: RecordId
+    ordered_ms: int
+    cents: int  # total amount in integer cents, so sums are exact
+    channel: str | None
+    store: str | None
+    categories: tuple
+    brands: tuple
+
+
+def record_of(order: dict) -> RecordId | None:
+    """The source record an order belongs to; None for an anonymous order."""
+    ref = order.get("customerRef")
+    source = order.get("customerSource")
+    if ref is None or source is None:
+        return None
+    return (sys.intern(str(source)), str(ref))
+
+
+def _cents(amount) -> int:
+    return round(float(amount or 0.0) * 100)
+
+
+def _intern(text) -> str | None:
+    # Brands, categories, channels and stores repeat across millions of orders: share one string.
+    return None if text is None else sys.intern(str(text))
+
+
+def _spend_by(lines: list, attribute: str) -> tuple:
+    spend: dict[str, int] = {}
+    for line in lines:
+        name = line.get(attribute)
+        cents = _cents((line.get("quantity") or 0) * (line.get("price") or 0))
+        if name is not None and cents:
+            name = sys.intern(str(name))
+            spend[name] = spend.get(name, 0) + cents
+    return tuple(x for name in sorted(spend) for x in (name, spend[name]) if spend[name])
+
+
+def hold(change: OrderChange, record: RecordId | None = None) -> HeldOrder:
+    """The held form of an upsert that names a source record."""
+    order = change.order
+    record = record or record_of(order)
+    if record is None:
+        raise ValueError(f"order {change.source}/{change.key} names no customer record")
+    lines = order.get("lines") or []
+    return HeldOrder(change.position, record, int(order["orderedMs"]), _cents(order.get("totalAmount")),
+                     _intern(order.get("channel")), _intern(order.get("storeId")),
+                     _spend_by(lines, "category"), _spend_by(lines, "brand"))
+
+
+def pairs(flat: tuple):
+    """(name, cents) pairs of a flattened spend tuple."""
+    return zip(flat[::2], flat[1::2])
