@@ -284,5 +284,30 @@ def override(config_path, kind, left, right, reason):
     click.echo(f"{kind} {left} {right}: published to {settings.stream.overrides_topic}")
 
 
+@main.command()
+@click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Config whose rules are measured (default: the bundled example).")
+@click.option("--suite", "suites", multiple=True, type=click.Choice(["accuracy", "core"]),
+              help="Run only these suites (repeatable; default: all).")
+@click.option("--people", default=5000, show_default=True, help="People per world for the accuracy suite.")
+@click.option("--large", is_flag=True, help="Also measure the core at 1,000,000 records.")
+@click.option("--out", default="bench", show_default=True, type=click.Path(file_okay=False))
+@one_line_errors
+def bench(config_path, suites, people, large, out):
+    """Measure accuracy and speed; write bench/results.json and bench/results.md."""
+    from bench.report import save
+    from streams.demo import BUNDLED_CONFIG
+    settings = _settings(config_path or str(BUNDLED_CONFIG))
+    suites = suites or ("accuracy", "core")
+    if "accuracy" in suites:
+        from bench.accuracy import run_accuracy
+        save(Path(out), "accuracy", run_accuracy(settings, people))
+    if "core" in suites:
+        from bench.core import run_core
+        sizes = [10_000, 100_000] + ([1_000_000] if large else [])
+        save(Path(out), "core", run_core(settings, sizes))
+    click.echo(f"wrote {Path(out) / 'results.json'} and {Path(out) / 'results.md'}")
+
+
 if __name__ == "__main__":
     main()

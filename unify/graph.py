@@ -18,16 +18,17 @@ RecordId = tuple[str, str]
 class SourceRecord:
     """A source record's current normalized version, as the engine keeps it in memory."""
 
-    __slots__ = ("rid", "attrs", "position", "event_ms", "first_ms", "keys")
+    __slots__ = ("rid", "attrs", "position", "event_ms", "first_ms", "rule_keys", "keys")
 
     def __init__(self, rid: RecordId, attrs: dict, position: int, event_ms: int, first_ms: int,
-                 keys: tuple[str, ...]):
+                 rule_keys: tuple):
         self.rid = rid
         self.attrs = attrs
         self.position = position
         self.event_ms = event_ms
         self.first_ms = first_ms
-        self.keys = keys
+        self.rule_keys = rule_keys
+        self.keys = Matcher.block_keys(rule_keys)
 
     @property
     def age(self) -> tuple:
@@ -109,7 +110,8 @@ class LinkGraph:
         if forced is not None:
             return ALWAYS if forced else None
         ra, rb = self.records[a], self.records[b]
-        return self.matcher.compare(a[0], ra.attrs, b[0], rb.attrs, self.blocks.is_generic)
+        return self.matcher.compare(a[0], ra.attrs, b[0], rb.attrs, self.blocks.is_generic,
+                                    ra.rule_keys, rb.rule_keys)
 
     def _evaluate(self, a: RecordId, b: RecordId, touched: set[RecordId]) -> None:
         link = self._link(a, b)

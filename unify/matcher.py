@@ -10,21 +10,27 @@ are generic, never on arrival order.
 ...     Condition("firstName", "nickname", 0.85))),)))
 >>> a = {"emailAddress1": "ann@x.com", "firstName": "ann"}
 >>> b = {"emailAddress1": "ann@x.com", "firstName": "annie"}
->>> m.block_keys("crm", a) == m.block_keys("pos", b)
+>>> m.block_keys(m.rule_keys(a)) == m.block_keys(m.rule_keys(b))
 True
 >>> m.compare("crm", a, "pos", b, is_generic=lambda k: False).rule
 'email'
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Union
 
 from unify.comparators import comparator
 from unify.errors import SpecError
 from unify.spec import MatchSpec, Rule
 
 KEY_SEPARATOR = "\x1f"
+
+# A record's keys for one rule: None, one key, or several (multi-attribute conditions).
+# Kept this small because every record holds one per rule; strings are interned so equal
+# keys share memory with the block index.
+RuleKeys = Union[None, str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +73,20 @@ class _CompiledRule:
         )
         self.pairs = frozenset(frozenset(p) for p in rule.sources)
 
-    def keys(self, attrs: Mapping[str, object]) -> frozenset[str]:
+    def keys(self, attrs: Mapping[str, object]) -> RuleKeys:
         """Block keys of a record for this rule: one per combination of its key values."""
+        if len(self.key_parts) == 1 and len(self.key_parts[0][0]) == 1:  # the common case
+            (attribute,), key_fn = self.key_parts[0]
+            value = attrs.get(attribute)
+            return None if value is None else sys.intern(f"{self.block_id}{KEY_SEPARATOR}{key_fn(value)}")
         combos: list[tuple[str, ...]] = [(str(self.block_id),)]
         for attributes, key_fn in self.key_parts:
             values = {key_fn(v) for v in _values(attrs, attributes)}
             if not values:
-                return frozenset()
+                return None
             combos = [(*c, v) for c in combos for v in sorted(values)]
-        return frozenset(KEY_SEPARATOR.join(c) for c in combos)
+        keys = tuple(sys.intern(KEY_SEPARATOR.join(c)) for c in combos)
+        return keys[0] if len(keys) == 1 else keys
 
     def allows(self, source_a: str, source_b: str) -> bool:
         return not self.pairs or frozenset((source_a, source_b)) in self.pairs
@@ -83,9 +94,11 @@ class _CompiledRule:
     def score(self, a: Mapping[str, object], b: Mapping[str, object]) -> float | None:
         total = 0.0
         for attributes, score_fn, threshold in self.scorers:
-            s = max((score_fn(va, vb) for va in _values(a, attributes) for vb in _values(b, attributes)),
-                    default=None)
-            if s is None or s < threshold:
+            values_a, values_b = _values(a, attributes), _values(b, attributes)
+            if not values_a or not values_b:
+                return None
+            s = max(score_fn(va, vb) for va in values_a for vb in values_b)
+            if s < threshold:
                 return None
             total += s
         return total / len(self.scorers)
@@ -107,14 +120,27 @@ class Matcher:
             block_id = block_ids.setdefault(signature, len(block_ids))
             self.rules.append(_CompiledRule(i, rule, block_id))
         self._block_attributes = {bid: "+".join(a for a, _ in sig) for sig, bid in block_ids.items()}
+        self._block_representatives = list({r.block_id: r for r in reversed(self.rules)}.values())
 
     def describe_key(self, key: str) -> tuple[str, str]:
         """A block key as (attributes, values) for people to read."""
         block_id, *values = key.split(KEY_SEPARATOR)
         return self._block_attributes[int(block_id)], " + ".join(values)
 
-    def block_keys(self, source: str, attrs: Mapping[str, object]) -> tuple[str, ...]:
-        return tuple(sorted(set().union(*(rule.keys(attrs) for rule in self.rules))))
+    def rule_keys(self, attrs: Mapping[str, object]) -> tuple[RuleKeys, ...]:
+        """A record's block keys per rule (computed once per block, when the record arrives)."""
+        by_block: dict[int, RuleKeys] = {}
+        for rule in self._block_representatives:
+            by_block[rule.block_id] = rule.keys(attrs)
+        return tuple(by_block[rule.block_id] for rule in self.rules)
+
+    @staticmethod
+    def block_keys(rule_keys: tuple[RuleKeys, ...]) -> tuple[str, ...]:
+        flat: set[str] = set()
+        for keys in rule_keys:
+            if keys is not None:
+                flat.update((keys,) if isinstance(keys, str) else keys)
+        return tuple(sorted(flat))
 
     def compare(
         self,
@@ -123,17 +149,21 @@ class Matcher:
         source_b: str,
         b: Mapping[str, object],
         is_generic: Callable[[str], bool],
+        keys_a: tuple[RuleKeys, ...] | None = None,
+        keys_b: tuple[RuleKeys, ...] | None = None,
     ) -> Link | None:
         same_source = source_a == source_b
         if (same_source and not self.spec.within_source) or (
             not same_source and not self.spec.across_sources
         ):
             return None
+        keys_a = keys_a or self.rule_keys(a)
+        keys_b = keys_b or self.rule_keys(b)
         for rule in self.rules:
+            if not _share_specific_key(keys_a[rule.index], keys_b[rule.index], is_generic):
+                continue
             if not rule.allows(source_a, source_b):
                 continue
-            if all(is_generic(k) for k in rule.keys(a) & rule.keys(b)):
-                continue  # no shared key, or only generic ones
             score = rule.score(a, b)
             if score is not None:
                 return Link(rule.name, rule.index, round(score, 4))
@@ -152,6 +182,19 @@ class Matcher:
         return out
 
 
-def _values(attrs: Mapping[str, object], attributes: tuple[str, ...]) -> list:
+def _share_specific_key(ka: RuleKeys, kb: RuleKeys, is_generic: Callable[[str], bool]) -> bool:
+    if ka is None or kb is None:
+        return False
+    if isinstance(ka, str) and isinstance(kb, str):
+        return ka == kb and not is_generic(ka)
+    shared = {ka} if isinstance(ka, str) else set(ka)
+    shared &= {kb} if isinstance(kb, str) else set(kb)
+    return any(not is_generic(k) for k in shared)
+
+
+def _values(attrs: Mapping[str, object], attributes: tuple[str, ...]) -> tuple:
     """The record's values for a condition; a multi-attribute condition takes any of them."""
-    return [v for v in (attrs.get(a) for a in attributes) if v is not None]
+    if len(attributes) == 1:
+        value = attrs.get(attributes[0])
+        return () if value is None else (value,)
+    return tuple(v for v in (attrs.get(a) for a in attributes) if v is not None)

@@ -131,9 +131,8 @@ class Resolver:
                 return
         else:
             self.tombstones.pop(rid, None)
-            keys = self.matcher.block_keys(rid[0], change.attributes)
             record = SourceRecord(rid, change.attributes, change.position, change.event_ms,
-                                  min(first_ms, change.event_ms), keys)
+                                  min(first_ms, change.event_ms), self.matcher.rule_keys(change.attributes))
             self.graph.add(record, touched)
         self._recluster(touched, change.event_ms, f"{change.op}:{rid[0]}/{rid[1]}")
 
@@ -260,9 +259,8 @@ class Resolver:
             if row.deleted:
                 self.tombstones[rid] = (row.position, row.event_ms)
                 continue
-            keys = self.matcher.block_keys(row.source, row.attributes)
             self.graph.add(SourceRecord(rid, row.attributes, row.position, row.event_ms,
-                                        row.first_ms, keys), touched)
+                                        row.first_ms, self.matcher.rule_keys(row.attributes)), touched)
             stored[rid] = row.customer_id
         self.graph.changed_pairs, self.graph.changed_keys = set(), set()
         for comp in self.graph.component(sorted(self.graph.records)):

@@ -26,38 +26,45 @@ class SurvivorshipPolicy:
 
     def choose(self, records: Sequence, attributes: Sequence[str]):
         candidates = [r for r in records if _filled(r, attributes)]
-        if not candidates:
-            return None
-        return max(candidates, key=lambda r: (self.rank(r, attributes, candidates), r.rid))
+        if len(candidates) <= 1:
+            return candidates[0] if candidates else None
+        context = self.context(candidates, attributes)
+        return max(candidates, key=lambda r: (self.rank(r, attributes, context), r.rid))
 
-    def rank(self, record, attributes, candidates):  # pragma: no cover - abstract
+    def context(self, candidates, attributes):
+        """What a policy computes once per choice (e.g. value counts)."""
+        return None
+
+    def rank(self, record, attributes, context):  # pragma: no cover - abstract
         raise NotImplementedError
 
 
 class MostRecent(SurvivorshipPolicy):
     """Latest source event time wins (not arrival time)."""
 
-    def rank(self, record, attributes, candidates):
+    def rank(self, record, attributes, context):
         return (record.event_ms, record.position)
 
 
 class LeastRecent(SurvivorshipPolicy):
-    def rank(self, record, attributes, candidates):
+    def rank(self, record, attributes, context):
         return (-record.event_ms, -record.position)
 
 
 class MostFilled(SurvivorshipPolicy):
     """The record filling most of the group's attributes; then the most recent."""
 
-    def rank(self, record, attributes, candidates):
+    def rank(self, record, attributes, context):
         return (_filled(record, attributes), record.event_ms)
 
 
 class MostFrequent(SurvivorshipPolicy):
     """The value most records agree on; then the most recent holder of it."""
 
-    def rank(self, record, attributes, candidates):
-        counts = Counter(tuple(c.attrs.get(a) for a in attributes) for c in candidates)
+    def context(self, candidates, attributes):
+        return Counter(tuple(c.attrs.get(a) for a in attributes) for c in candidates)
+
+    def rank(self, record, attributes, counts):
         return (counts[tuple(record.attrs.get(a) for a in attributes)], record.event_ms)
 
 
@@ -67,7 +74,7 @@ class SourcePriority(SurvivorshipPolicy):
     def __init__(self, priority: Sequence[str]):
         self.weight = {name: len(priority) - i for i, name in enumerate(priority)}
 
-    def rank(self, record, attributes, candidates):
+    def rank(self, record, attributes, context):
         return (self.weight.get(record.rid[0], 0), record.event_ms)
 
 

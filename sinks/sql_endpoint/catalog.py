@@ -63,12 +63,12 @@ async def settings(ctx: MiddlewareContext) -> Statement | None:
     if _SET_TRANSACTION.match(ctx.sql):
         return StaticStatement("SET", None, [])
     if match := _SET.match(ctx.sql):
-        name, value = _setting_name(match.group(1)), match.group(2).strip().strip("'\"")
+        name, value = _setting_name("SET", match.group(1)), match.group(2).strip().strip("'\"")
         return StaticStatement("SET", None, [], lambda: ctx.connection.session_vars.__setitem__(name, value))
     if _RESET_ALL.match(ctx.sql):
         return StaticStatement("RESET", None, [], lambda: ctx.connection.session_vars.update(CLIENT_SETTINGS))
     if match := _RESET.match(ctx.sql):
-        name = _setting_name(match.group(1))
+        name = _setting_name("RESET", match.group(1))
         return StaticStatement("RESET", None, [], lambda: _reset(ctx.connection, name))
     match = _SHOW.match(ctx.sql)
     if match and (name := " ".join(match.group(1).strip('"').lower().split())) in ctx.connection.session_vars:
@@ -76,12 +76,12 @@ async def settings(ctx: MiddlewareContext) -> Statement | None:
     return None  # SHOW TABLES and the like are DuckDB's
 
 
-def _setting_name(raw: str) -> str:
+def _setting_name(verb: str, raw: str) -> str:
     """A client setting's name; anything else would be DuckDB configuration."""
     name = "timezone" if raw.lower().replace(" ", "") == "timezone" else raw.lower()
     if name in CLIENT_SETTINGS or "." in name:
         return name
-    raise ReadOnlyError(f"SET {name}")
+    raise ReadOnlyError(f"{verb} {name}")
 
 
 def _reset(connection: Connection, name: str) -> None:
@@ -89,6 +89,16 @@ def _reset(connection: Connection, name: str) -> None:
         connection.session_vars[name] = CLIENT_SETTINGS[name]
     else:
         connection.session_vars.pop(name, None)
+
+
+async def function_column_names(ctx: MiddlewareContext) -> Statement | None:
+    """Name an unaliased function column after the function, as PostgreSQL does (not after its value)."""
+    select = ctx.select_without_tables()
+    for projection in select.expressions if select is not None else ():
+        if isinstance(projection, exp.Func):
+            name = projection.name if isinstance(projection, exp.Anonymous) else projection.sql_name()
+            projection.replace(exp.alias_(projection.copy(), name.lower()))
+    return None
 
 
 async def version(ctx: MiddlewareContext) -> Statement | None:
@@ -101,18 +111,21 @@ async def version(ctx: MiddlewareContext) -> Statement | None:
 async def catalog(ctx: MiddlewareContext) -> Statement | None:
     """Queries over pg_catalog or information_schema, answered from the served views."""
     expr = ctx.expression
-    if not isinstance(expr, exp.Query):
+    if not isinstance(expr, exp.Query) or not _asks_catalog(expr):
         return None
-    tables = list(expr.find_all(exp.Table))
-    if not any(_is_catalog_table(table) for table in tables):
-        return None
-    for table in tables:
+    for table in expr.find_all(exp.Table):
         if not table.db and table.name.lower().startswith("pg_"):
             table.set("db", exp.to_identifier("pg_catalog"))
-    schema, rows = _catalog(ctx.connection)
+    views = _view_oids(ctx.connection)
+    for call in list(expr.find_all(exp.Anonymous)):
+        if call.name.lower() == "pg_get_viewdef":
+            oid = call.find(exp.Literal)
+            view = views.get(int(oid.this), "") if oid is not None and str(oid.this).isdigit() else ""
+            definition = exp.Literal.string(ctx.connection.session.engine.definition(view))
+            (call.parent if isinstance(call.parent, exp.Dot) else call).replace(definition)
     try:
-        result = sqlglot_execute(rewrite_for_executor(ctx.connection, expr), schema=schema, tables=rows,
-                                 dialect="postgres")
+        result = sqlglot_execute(rewrite_for_executor(ctx.connection, expr), schema=_SCHEMA,
+                                 tables=_catalog(ctx.connection, views), dialect="postgres")
     except Exception as exc:  # the executor covers common catalog SQL, not all of it
         log.debug("catalog query answered with no rows (%s): %s", exc, ctx.sql)
         columns = [ResultColumn(s.alias_or_name or f"column{i}", TEXT) for i, s in enumerate(expr.selects, 1)]
@@ -120,17 +133,24 @@ async def catalog(ctx: MiddlewareContext) -> Statement | None:
     return statement_from_rows("SELECT", result.columns, [tuple(row) for row in result.rows])
 
 
-def _is_catalog_table(table: exp.Table) -> bool:
-    db = (table.db or "").lower()
-    return db in ("pg_catalog", "information_schema") or (not db and table.name.lower().startswith("pg_"))
+def _asks_catalog(expr: exp.Query) -> bool:
+    """Reads a catalog table, or calls a pg_catalog function (psql's `SELECT pg_catalog.pg_get_viewdef(...)`)."""
+    for table in expr.find_all(exp.Table):
+        db = (table.db or "").lower()
+        if db in ("pg_catalog", "information_schema") or (not db and table.name.lower().startswith("pg_")):
+            return True
+    return any(isinstance(dot.this, exp.Identifier) and dot.this.name.lower() == "pg_catalog"
+               for dot in expr.find_all(exp.Dot))
 
 
-MIDDLEWARE = (transaction_control, settings, version, session_functions, asyncpg_typeinfo, catalog)
+MIDDLEWARE = (transaction_control, settings, version, function_column_names, session_functions, asyncpg_typeinfo, catalog)
 
-# Tables added to pg_mimic's pg_catalog shape: BI tools' table listings join them.
+# Added to pg_mimic's pg_catalog shape: what psql's \d+ and \l and BI tools' listings also read.
 _EXTRA_PG_CATALOG = {
-    "pg_database": {"oid": "INT", "datname": "TEXT", "datdba": "INT", "encoding": "INT", "datallowconn": "BOOLEAN",
-                    "datistemplate": "BOOLEAN"},
+    "pg_attribute": {**PG_CATALOG_SCHEMA["pg_catalog"]["pg_attribute"], "attstorage": "TEXT"},
+    "pg_database": {"oid": "INT", "datname": "TEXT", "datdba": "INT", "encoding": "INT", "datcollate": "TEXT",
+                    "datctype": "TEXT", "daticulocale": "TEXT", "datlocprovider": "TEXT", "datacl": "TEXT",
+                    "datallowconn": "BOOLEAN", "datistemplate": "BOOLEAN"},
     "pg_description": {"objoid": "INT", "classoid": "INT", "objsubid": "INT", "description": "TEXT"},
 }
 _INFORMATION_SCHEMA = {
@@ -155,12 +175,17 @@ def _row(db: str, table: str, **values: Any) -> dict:
     return {column: values.get(column, _DEFAULTS[kind]) for column, kind in _SCHEMA[db][table].items()}
 
 
-def _catalog(connection: Connection) -> tuple[dict, dict]:
+def _view_oids(connection: Connection) -> dict[int, str]:
+    views = dict.fromkeys(column.view for column in connection.session.engine.columns())
+    return {_FIRST_USER_OID + i: view for i, view in enumerate(views)}
+
+
+def _catalog(connection: Connection, view_oids: dict[int, str]) -> dict:
     """The catalog tables' rows, from the views' columns as DuckDB has bound them."""
-    database, owner = connection.database, connection.username
-    columns = connection.session.engine.columns()
-    views = list(dict.fromkeys(column.view for column in columns))
-    oids = {view: _FIRST_USER_OID + i for i, view in enumerate(views)}
+    database, owner, engine = connection.database, connection.username, connection.session.engine
+    columns = engine.columns()
+    views = list(view_oids.values())
+    oids = {view: oid for oid, view in view_oids.items()}
     pg_catalog = {table: [] for table in _SCHEMA["pg_catalog"]}
     pg_catalog["pg_namespace"] = [_row("pg_catalog", "pg_namespace", oid=oid, nspname=name, nspowner=_OWNER_OID)
                                   for oid, name in ((_PUBLIC_OID, SCHEMA), (_CATALOG_OID, "pg_catalog"),
@@ -170,12 +195,13 @@ def _catalog(connection: Connection) -> tuple[dict, dict]:
                                    relreplident="n") for view in views]
     pg_catalog["pg_attribute"] = [_row("pg_catalog", "pg_attribute", attrelid=oids[c.view], attname=c.name,
                                        atttypid=c.type.oid, attnum=c.position, atttypmod=-1, attstattarget=-1,
-                                       attformattype=c.type.display_name) for c in columns]
+                                       attstorage="x", attformattype=c.type.display_name) for c in columns]
     pg_catalog["pg_type"] = list(pg_type_by_oid().values())
-    pg_catalog["pg_roles"] = [{"oid": _OWNER_OID, "rolname": owner}]
-    pg_catalog["pg_am"] = [{"oid": 2, "amname": "heap", "amhandler": "heap_tableam_handler", "amtype": "t"}]
+    pg_catalog["pg_roles"] = [_row("pg_catalog", "pg_roles", oid=_OWNER_OID, rolname=owner)]
+    pg_catalog["pg_am"] = [_row("pg_catalog", "pg_am", oid=2, amname="heap", amhandler="heap_tableam_handler", amtype="t")]
     pg_catalog["pg_database"] = [_row("pg_catalog", "pg_database", oid=1, datname=database, datdba=_OWNER_OID,
-                                      encoding=6, datallowconn=True)]
+                                      encoding=6, datcollate="C", datctype="C", datlocprovider="c", datacl=None,
+                                      daticulocale=None, datallowconn=True)]
 
     def info(table: str, **values: Any) -> dict:
         return _row("information_schema", table, table_catalog=database, table_schema=SCHEMA, **values)
@@ -185,7 +211,7 @@ def _catalog(connection: Connection) -> tuple[dict, dict]:
                      for name in (SCHEMA, "pg_catalog", "information_schema")],
         "tables": [info("tables", table_name=view, table_type="VIEW", is_insertable_into="NO", is_typed="NO")
                    for view in views],
-        "views": [info("views", table_name=view, view_definition=None, check_option="NONE", is_updatable="NO",
+        "views": [info("views", table_name=view, view_definition=engine.definition(view), check_option="NONE", is_updatable="NO",
                        is_insertable_into="NO") for view in views],
         "columns": [info("columns", table_name=c.view, column_name=c.name, ordinal_position=c.position,
                          column_default=None, is_nullable="YES",
@@ -194,4 +220,4 @@ def _catalog(connection: Connection) -> tuple[dict, dict]:
                          datetime_precision=None, udt_catalog=database, udt_schema="pg_catalog",
                          udt_name=c.type.typname, is_updatable="NO") for c in columns],
     }
-    return _SCHEMA, {"pg_catalog": pg_catalog, "information_schema": information_schema}
+    return {"pg_catalog": pg_catalog, "information_schema": information_schema}

@@ -110,6 +110,11 @@ class Engine:
                 cursor.close()
             return self._columns
 
+    def definition(self, view: str) -> str:
+        """The query a view runs, as pg_get_viewdef shows it."""
+        sql = self._views.get(view, "")
+        return sql.split(" AS ", 1)[1] if " AS " in sql else ""
+
     def close(self) -> None:
         self._db.close()
 

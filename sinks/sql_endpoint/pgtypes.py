@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -95,6 +95,12 @@ def pg_type(duck_type: Any) -> PgColumnType:
     return PgColumnType(pg.JSON, _as_json)
 
 
+def _timestamptz(text: str) -> datetime:
+    """Binary timestamptz arrives as UTC without an offset; an offset in text is kept."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def _bytea(text: str) -> bytes:
     return bytes.fromhex(text[2:]) if text.startswith("\\x") else text.encode()
 
@@ -107,7 +113,7 @@ _PARAM_PARSERS: dict[int, Callable[[str], Any]] = {
     pg.DATE: date.fromisoformat,
     pg.TIME: time.fromisoformat,
     pg.TIMESTAMP: datetime.fromisoformat,
-    pg.TIMESTAMPTZ: datetime.fromisoformat,
+    pg.TIMESTAMPTZ: _timestamptz,
     pg.UUID: uuid.UUID,
     pg.BYTEA: _bytea,
 }

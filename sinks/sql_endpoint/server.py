@@ -19,6 +19,8 @@ from sinks.sql_endpoint.session import WarehouseSession
 from unify.errors import UnifyError
 
 log = logging.getLogger(__name__)
+# pg_mimic logs every wrong password with a traceback; it is the client's mistake, not ours.
+logging.getLogger("pg_mimic.auth").setLevel(logging.ERROR)
 
 QUERY_THREADS = 16
 # Far above any real query text; a wild length (an HTTP request read as a message header)
@@ -45,6 +47,9 @@ class _GuardedReader:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, idle_timeout: float):
         self._reader, self._writer, self._idle_timeout = reader, writer, idle_timeout
+
+    def at_eof(self) -> bool:
+        return self._reader.at_eof()
 
     async def readexactly(self, n: int) -> bytes:
         if n > MAX_MESSAGE_BYTES:
@@ -94,7 +99,8 @@ async def listening(warehouse: Path, *, host: str = "127.0.0.1", port: int = 543
             server.close()
             await server.wait_closed()
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        # Off the loop, so the cancelled sessions can still interrupt their queries meanwhile.
+        await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
         if engine is not None:
             engine.close()
 

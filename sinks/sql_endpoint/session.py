@@ -21,6 +21,7 @@ from sinks.sql_endpoint.guard import read_only_query
 from sinks.sql_endpoint.pgtypes import PgColumnType, parameter_value, pg_type
 
 _FETCH_ROWS = 2048
+_HANG_UP_POLL_SECONDS = 0.5
 
 # DuckDB error class -> SQLSTATE, so clients can tell a typo from a server fault.
 _SQLSTATES = {
@@ -71,15 +72,24 @@ class WarehouseSession(Session):
         return DuckStatement(self, statement.query, param_oids, len(statement.named_parameters))
 
     async def run(self, work: Callable[[], Any]) -> Any:
-        """Run `work` on a worker thread against this session's cursor; a cancel interrupts it."""
+        """Run `work` on a worker thread against this session's cursor.
+
+        A cancel request, or the client hanging up meanwhile, interrupts the query.
+        """
         def locked() -> Any:
             with self._cursor_lock:
                 return work()
 
+        future = asyncio.get_running_loop().run_in_executor(self._executor, locked)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, locked)
+            while not future.done():
+                await asyncio.wait({future}, timeout=_HANG_UP_POLL_SECONDS)
+                if not future.done() and self._connection.stream.reader.at_eof():
+                    self._cursor.interrupt()
+            return future.result()
         except asyncio.CancelledError:
             self._cursor.interrupt()
+            future.add_done_callback(lambda done: done.cancelled() or done.exception())  # nobody awaits it now
             raise
         except duckdb.Error as exc:
             raise _pg_error(exc) from None

@@ -78,7 +78,7 @@ def reference_partition(events):
     m = Matcher(SPEC)
     counts = {}
     for rid, e in records.items():
-        for k in m.block_keys(rid[0], e.attributes):
+        for k in m.block_keys(m.rule_keys(e.attributes)):
             counts[k] = counts.get(k, 0) + 1
     parent = {rid: rid for rid in records}
 

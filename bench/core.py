@@ -1,0 +1,60 @@
+"""Throughput and memory of the pure core: the resolver alone, one core, shuffled arrival."""
+from __future__ import annotations
+
+import gc
+import random
+import resource
+import time
+
+from bench.world import decode_world
+from streams.settings import Settings
+from unify.resolver import Resolver
+from unify.synthetic import WorldSpec
+
+# contact records per person in the generated world (measured: 9,755 for 5,000 people)
+RECORDS_PER_PERSON = 1.95
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def run_core(settings: Settings, sizes: list[int], seed: int = 7, log=print) -> dict:
+    engine = settings.engine
+    results = {}
+    for target in sizes:
+        world = decode_world(settings, WorldSpec(people=max(1, int(target / RECORDS_PER_PERSON)), seed=seed))
+        changes = list(world.changes)
+        random.Random(seed).shuffle(changes)  # arrival order is not the generator's
+        gc.collect()
+        before = _rss_bytes()
+        resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
+        started = time.perf_counter()
+        tail_start = tail_at = None
+        for i, change in enumerate(changes):
+            if tail_start is None and i >= len(changes) * 0.9:
+                tail_start, tail_at = i, time.perf_counter()
+            resolver.apply(change)
+            if i % 5000 == 4999:
+                resolver.drain()
+        resolver.drain()
+        ended = time.perf_counter()
+        after = _rss_bytes()
+        records = len(resolver)
+        results[str(target)] = {
+            "records": records,
+            "changes": len(changes),
+            "records_per_s": round(len(changes) / (ended - started)),
+            "records_per_s_last_10pct": round((len(changes) - tail_start) / (ended - tail_at)),
+            "decode_per_s": round(world.events / world.decode_seconds),
+            "bytes_per_record": round((after - before) / max(records, 1)),
+            "seconds": round(ended - started, 1),
+        }
+        r = results[str(target)]
+        log(f"core {records:>9,} records: {r['records_per_s']:,} changes/s overall, "
+            f"{r['records_per_s_last_10pct']:,}/s at the end, {r['bytes_per_record']:,} B/record"
+            f" (decode+normalize {r['decode_per_s']:,}/s)")
+        del resolver, changes, world
+        gc.collect()
+    return results

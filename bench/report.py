@@ -1,0 +1,49 @@
+"""Write benchmark figures to bench/results.json and a markdown table, with the machine."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+
+def machine() -> dict:
+    with open("/proc/meminfo") as f:
+        mem_kb = int(next(l for l in f if l.startswith("MemTotal")).split()[1])
+    return {"cores": os.cpu_count(), "memory_gib": round(mem_kb / 2**20, 1),
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def save(out_dir: Path, suite: str, figures: dict) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "results.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["machine"] = machine()
+    data[suite] = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    (out_dir / "results.md").write_text(markdown(data))
+    return path
+
+
+def markdown(data: dict) -> str:
+    m = data.get("machine", {})
+    lines = [f"Machine: {m.get('cores')} cores, {m.get('memory_gib')} GiB, Python {m.get('python')}", ""]
+    if "accuracy" in data:
+        lines += ["| noise | records | pairwise P | pairwise R | pairwise F1 | B-cubed P | B-cubed R | B-cubed F1 |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for noise, r in data["accuracy"].items():
+            if isinstance(r, dict) and "pairwise" in r:
+                pw, b3 = r["pairwise"], r["bcubed"]
+                lines.append(f"| {noise} | {r['records']:,} | {pw['precision']:.4f} | {pw['recall']:.4f} | "
+                             f"{pw['f1']:.4f} | {b3['precision']:.4f} | {b3['recall']:.4f} | {b3['f1']:.4f} |")
+        lines.append("")
+    if "core" in data:
+        lines += ["| known records | changes/s (overall) | changes/s (last 10 %) | bytes/record | decode+normalize/s |",
+                  "|---|---|---|---|---|"]
+        for _, r in data["core"].items():
+            if isinstance(r, dict) and "records" in r:
+                lines.append(f"| {r['records']:,} | {r['records_per_s']:,} | {r['records_per_s_last_10pct']:,} | "
+                             f"{r['bytes_per_record']:,} | {r['decode_per_s']:,} |")
+        lines.append("")
+    return "\n".join(lines)
