@@ -1,7 +1,7 @@
-"""Restore the resolver's in-memory state from the lake (after a restart or a new broker).
+"""Read the resolver's state back from the lake (after a restart, a new broker, a what-if).
 
 The lake is the system of record: the latest row of every source record, with its customer
-id, is enough to rebuild the link graph and keep ids stable.
+id, plus the overrides, is enough to rebuild the link graph and keep ids stable.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from deltalake import DeltaTable
 
 from sinks.warehouse import connect
+from unify.cdm import Override
 from unify.resolver import LinkRow, Resolver
 
 
@@ -17,30 +18,38 @@ def _has_rows(table: Path) -> bool:
     return (table / "_delta_log").exists() and bool(DeltaTable(str(table)).file_uris())
 
 
-def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]) -> int:
-    log = Path(lake) / "customer_links_log"
+def read_state(lake: Path, attributes: tuple[str, ...]) -> tuple[list[Override], list[LinkRow]]:
+    """Overrides in the order they were applied, and the latest row of every source record."""
+    lake = Path(lake)
+    log, overrides_log = lake / "customer_links_log", lake / "overrides_log"
     if not _has_rows(log):
-        return 0
-    cols = ", ".join(f'"{a}"' for a in attributes)
+        return [], []
+    available = set(DeltaTable(str(log)).schema().to_arrow().names)
+    wanted = [a for a in attributes if a in available]
+    cols = "".join(f', "{a}"' for a in wanted)
     con = connect()
     try:
-        overrides_log = Path(lake) / "overrides_log"
+        overrides = []
         if _has_rows(overrides_log):
-            for kind, ls, lk, rs, rk, at in con.execute(f"""
-                    SELECT kind, left_source, left_key, right_source, right_key, epoch_ms("at")
-                    FROM delta_scan('{overrides_log.resolve()}') ORDER BY batch""").fetchall():
-                resolver.override((ls, lk), (rs, rk), kind, at)
+            overrides = [Override((ls, lk), (rs, rk), kind, at) for kind, ls, lk, rs, rk, at in con.execute(f"""
+                SELECT kind, left_source, left_key, right_source, right_key, epoch_ms("at")
+                FROM delta_scan('{overrides_log.resolve()}') ORDER BY batch""").fetchall()]
         rows = con.execute(f"""
             SELECT source, source_key, customer_id, deleted, position,
-                   epoch_ms(event_at), epoch_ms(first_at), {cols}
+                   epoch_ms(event_at), epoch_ms(first_at){cols}
             FROM delta_scan('{log.resolve()}')
             QUALIFY row_number() OVER (PARTITION BY source, source_key ORDER BY batch DESC) = 1
             ORDER BY first_at, source, source_key""").fetchall()
     finally:
         con.close()
-    resolver.restore(
-        LinkRow(r[0], r[1], r[2], None, None, None, None, r[3], r[4], r[5], r[6],
-                {a: v for a, v in zip(attributes, r[7:]) if v is not None})
-        for r in rows
-    )
-    return len(rows)
+    links = [LinkRow(r[0], r[1], r[2], None, None, None, None, r[3], r[4], r[5], r[6],
+                     {a: v for a, v in zip(wanted, r[7:]) if v is not None}) for r in rows]
+    return overrides, links
+
+
+def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]) -> int:
+    overrides, links = read_state(lake, attributes)
+    for o in overrides:
+        resolver.override(o.left, o.right, o.kind, o.at_ms)
+    resolver.restore(links)
+    return len(links)

@@ -218,12 +218,21 @@ def status(config_path, wait, timeout):
 
 @main.command()
 @CONFIG
-@click.option("--input", "inputs", multiple=True, required=True, metavar="NAME=FILE.jsonl",
+@click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.jsonl",
               help="A source name and its JSONL file of envelopes; repeat per source.")
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake folder to land the tables in.")
+@click.option("--lake", type=click.Path(file_okay=False), help="Lake folder to land the tables in.")
+@click.option("--diff-against", "diff_lake", type=click.Path(file_okay=False, exists=True),
+              help="Instead: run the config's rules over the records of this lake and report the "
+                   "merges and splits they would cause. Changes nothing.")
 @one_line_errors
-def resolve(config_path, inputs, lake):
+def resolve(config_path, inputs, lake, diff_lake):
     """Run the engine over JSONL files instead of topics, landing the same tables."""
+    if diff_lake:
+        from streams.whatif import diff_against
+        click.echo(json.dumps(diff_against(_settings(config_path), Path(diff_lake)), indent=2, default=str))
+        return
+    if not inputs or not lake:
+        raise click.UsageError("give --input NAME=FILE.jsonl (repeat per source) and --lake DIR, or --diff-against LAKE")
     from streams.backfill import resolve_files
     settings = _settings(config_path, lake)
     pairs = []

@@ -11,13 +11,16 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import sqlglot
-from pg_mimic import ResultColumn, Statement, StaticStatement
+from pg_mimic import Portal, ResultColumn, Statement, StaticStatement
 from pg_mimic.catalog import pg_type_by_oid
 from pg_mimic.catalog_data import PG_CATALOG_SCHEMA
 from pg_mimic.catalog_rewrite import rewrite_for_executor
-from pg_mimic.middleware import MiddlewareContext, asyncpg_typeinfo, session_functions, transaction_control
-from pg_mimic.session import statement_from_rows
+from pg_mimic.middleware import (
+    MiddlewareContext,
+    asyncpg_typeinfo,
+    session_functions,
+    transaction_control,
+)
 from pg_mimic.types import TEXT
 from sqlglot import exp
 from sqlglot.executor import execute as sqlglot_execute
@@ -50,12 +53,12 @@ CLIENT_SETTINGS = {
     "lc_collate": "C", "lc_ctype": "C", "lc_messages": "C", "lc_monetary": "C", "lc_numeric": "C", "lc_time": "C",
 }
 
-_SET = re.compile(r"^SET\s+(?:SESSION\s+|LOCAL\s+|GLOBAL\s+)?(TIME\s+ZONE|[\w.]+)\s*(?:TO|=|\s)\s*(.+?)\s*;?$", re.I | re.S)
-_SET_TRANSACTION = re.compile(r"^SET\s+(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\b", re.I)
-_RESET = re.compile(r"^RESET\s+([\w.]+)\s*;?$", re.I)
-_RESET_ALL = re.compile(r"^RESET\s+ALL\s*;?$", re.I)
-_SHOW = re.compile(r"^SHOW\s+(.+?)\s*;?$", re.I | re.S)
-_VERSION = re.compile(r"^SELECT\s+(?:pg_catalog\s*\.\s*)?version\s*\(\s*\)\s*;?$", re.I)
+_SET = re.compile(r"^SET\s+(?:SESSION\s+|LOCAL\s+|GLOBAL\s+)?(TIME\s+ZONE|[\w.]+)\s*(?:TO|=|\s)\s*(.+?)\s*;?$", re.IGNORECASE | re.DOTALL)
+_SET_TRANSACTION = re.compile(r"^SET\s+(?:SESSION\s+CHARACTERISTICS\s+AS\s+)?TRANSACTION\b", re.IGNORECASE)
+_RESET = re.compile(r"^RESET\s+([\w.]+)\s*;?$", re.IGNORECASE)
+_RESET_ALL = re.compile(r"^RESET\s+ALL\s*;?$", re.IGNORECASE)
+_SHOW = re.compile(r"^SHOW\s+(.+?)\s*;?$", re.IGNORECASE | re.DOTALL)
+_VERSION = re.compile(r"^SELECT\s+(?:pg_catalog\s*\.\s*)?version\s*\(\s*\)\s*;?$", re.IGNORECASE)
 
 
 async def settings(ctx: MiddlewareContext) -> Statement | None:
@@ -116,21 +119,52 @@ async def catalog(ctx: MiddlewareContext) -> Statement | None:
     for table in expr.find_all(exp.Table):
         if not table.db and table.name.lower().startswith("pg_"):
             table.set("db", exp.to_identifier("pg_catalog"))
-    views = _view_oids(ctx.connection)
-    for call in list(expr.find_all(exp.Anonymous)):
-        if call.name.lower() == "pg_get_viewdef":
-            oid = call.find(exp.Literal)
-            view = views.get(int(oid.this), "") if oid is not None and str(oid.this).isdigit() else ""
-            definition = exp.Literal.string(ctx.connection.session.engine.definition(view))
-            (call.parent if isinstance(call.parent, exp.Dot) else call).replace(definition)
-    try:
-        result = sqlglot_execute(rewrite_for_executor(ctx.connection, expr), schema=_SCHEMA,
-                                 tables=_catalog(ctx.connection, views), dialect="postgres")
-    except Exception as exc:  # the executor covers common catalog SQL, not all of it
-        log.debug("catalog query answered with no rows (%s): %s", exc, ctx.sql)
-        columns = [ResultColumn(s.alias_or_name or f"column{i}", TEXT) for i, s in enumerate(expr.selects, 1)]
-        return StaticStatement("SELECT", columns, [])
-    return statement_from_rows("SELECT", result.columns, [tuple(row) for row in result.rows])
+    return CatalogStatement(ctx.connection, expr, ctx.param_oids)
+
+
+class CatalogStatement(Statement):
+    """A catalog query, evaluated when its parameters are bound (Npgsql and psycopg send some)."""
+
+    def __init__(self, connection: Connection, expr: exp.Query, param_oids: list[int | None]):
+        self.sql = "SELECT"
+        self.param_oids = param_oids
+        self._connection = connection
+        self._expr = expr
+        self._parameters = sorted({int(p.name) for p in expr.find_all(exp.Parameter) if p.name.isdigit()})
+        self._columns: list[ResultColumn] | None = None
+
+    async def describe(self) -> list[ResultColumn] | None:
+        if self._columns is None:
+            self._columns = self._evaluate([None] * len(self._parameters))[0]
+        return self._columns
+
+    def bind(self, params: list[Any]) -> Portal:
+        columns, rows = self._evaluate(params)
+        self._columns = self._columns or columns
+        return StaticStatement("SELECT", columns, rows).bind([])
+
+    def _evaluate(self, params: list[Any]) -> tuple[list[ResultColumn], list[tuple]]:
+        expr = self._expr.copy()
+        for parameter in list(expr.find_all(exp.Parameter)):
+            index = int(parameter.name) - 1 if parameter.name.isdigit() else len(params)
+            value = params[index] if index < len(params) else None
+            parameter.replace(exp.null() if value is None else exp.Literal.string(str(value)))
+        views = _view_oids(self._connection)
+        for call in list(expr.find_all(exp.Anonymous)):
+            if call.name.lower() == "pg_get_viewdef":
+                oid = call.find(exp.Literal)
+                view = views.get(int(oid.this), "") if oid is not None and str(oid.this).isdigit() else ""
+                definition = exp.Literal.string(self._connection.session.engine.definition(view))
+                (call.parent if isinstance(call.parent, exp.Dot) else call).replace(definition)
+        try:
+            result = sqlglot_execute(rewrite_for_executor(self._connection, expr), schema=_SCHEMA,
+                                     tables=_catalog(self._connection, views), dialect="postgres")
+        except Exception as exc:  # the executor covers common catalog SQL, not all of it
+            log.debug("catalog query answered with no rows (%s): %s", exc, expr.sql(dialect="postgres"))
+            return [ResultColumn(s.alias_or_name or f"column{i}", TEXT) for i, s in enumerate(expr.selects, 1)], []
+        rows = [tuple(row) for row in result.rows]
+        kinds = [type(value) for value in rows[0]] if rows else [str] * len(result.columns)
+        return [ResultColumn.for_type(name, kind) for name, kind in zip(result.columns, kinds)], rows
 
 
 def _asks_catalog(expr: exp.Query) -> bool:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from pg_mimic import types as pg
 from pg_mimic.arrays import ARRAY_OID, ELEMENT_OID
@@ -98,7 +99,7 @@ def pg_type(duck_type: Any) -> PgColumnType:
 def _timestamptz(text: str) -> datetime:
     """Binary timestamptz arrives as UTC without an offset; an offset in text is kept."""
     value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _bytea(text: str) -> bytes:

@@ -7,8 +7,8 @@ import contextlib
 import logging
 import secrets
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 from pg_mimic import IdentityProvider, PgServer, ScramSha256AuthPlugin
 from pg_mimic.messages import make_error_response

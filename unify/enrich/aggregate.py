@@ -12,9 +12,9 @@ order at an end of the span needs the times of the orders that remain, which the
 >>> from unify.enrich.orders import HeldOrder
 >>> DAY = 86_400_000
 >>> a = ActivityAggregate(half_life_ms=90 * DAY)
->>> a.add(HeldOrder(1, ("pos", "1"), 0, 2000, "store", "S1", ("home", 2000), ("Lumen", 2000)))
+>>> a.add(HeldOrder(1, ("pos", "1"), 0, 2000, "store", "S1", ("Lumen", "home", 2000)))
 >>> b = ActivityAggregate(half_life_ms=90 * DAY)
->>> b.add(HeldOrder(1, ("erp", "9"), 10 * DAY, 500, "web", None, ("toys", 500), ("Playgrove", 500)))
+>>> b.add(HeldOrder(1, ("erp", "9"), 10 * DAY, 500, "web", None, ("Playgrove", "toys", 500)))
 >>> both = a + b
 >>> both.orders, both.cents, both.first_ms, both.last_ms // DAY, both.channels
 (2, 2500, 0, 10, {'store': 1, 'web': 1})
@@ -25,7 +25,7 @@ from heapq import nlargest
 from typing import Iterable
 
 from unify.enrich.decay import DecayedSums
-from unify.enrich.orders import HeldOrder, pairs
+from unify.enrich.orders import HeldOrder, line_spend
 
 ORDERS, SPEND = "orders", "spend"  # keys of the decayed activity sums
 
@@ -67,13 +67,17 @@ class ActivityAggregate:
         self.cents += sign * order.cents
         _count(self.channels, order.channel, sign)
         _count(self.stores, order.store, sign)
-        change = self.activity.add if sign > 0 else self.activity.remove
-        change(ORDERS, 1, order.ordered_ms)
-        change(SPEND, order.cents, order.ordered_ms)
-        for sums, flat in ((self.categories, order.categories), (self.brands, order.brands)):
-            change = sums.add if sign > 0 else sums.remove
-            for name, cents in pairs(flat):
-                change(name, cents, order.ordered_ms)
+        at = order.ordered_ms
+        if sign > 0:
+            self.activity.add(ORDERS, 1, at)
+            self.activity.add(SPEND, order.cents, at)
+        else:
+            self.activity.remove(ORDERS, 1, at)
+            self.activity.remove(SPEND, order.cents, at)
+        for brand, category, cents in line_spend(order):
+            for sums, name in ((self.brands, brand), (self.categories, category)):
+                if name is not None:
+                    (sums.add if sign > 0 else sums.remove)(name, cents, at)
 
     def add(self, order: HeldOrder) -> None:
         self._fold(order, 1)

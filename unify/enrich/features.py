@@ -7,8 +7,8 @@ evaluated there, never at the wall clock, so a replay gives the same features.
 >>> from unify.enrich.orders import HeldOrder
 >>> spec = FeatureSpec(half_life_days=90)
 >>> a = ActivityAggregate(spec.half_life_ms)
->>> a.add(HeldOrder(1, ("pos", "1"), 0, 4000, "store", "S1", ("home", 4000), ("Lumen", 4000)))
->>> a.add(HeldOrder(1, ("pos", "1"), 90 * DAY, 1000, "web", None, ("toys", 1000), ("Playgrove", 1000)))
+>>> a.add(HeldOrder(1, ("pos", "1"), 0, 4000, "store", "S1", ("Lumen", "home", 4000)))
+>>> a.add(HeldOrder(1, ("pos", "1"), 90 * DAY, 1000, "web", None, ("Playgrove", "toys", 1000)))
 >>> f = summarize(a, as_of_ms=180 * DAY, spec=spec)
 >>> f.orders, f.total_spend, f.average_order_value, f.recency_days, f.tenure_days
 (2, 50.0, 25.0, 90.0, 180.0)

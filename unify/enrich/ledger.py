@@ -11,11 +11,11 @@ than the one held, so redeliveries and stale versions are no-ops. An update repl
 order's contribution, a delete removes it (and keeps its position, so an older version
 arriving late cannot resurrect it).
 
-Memory: per live order one `HeldOrder` plus its key and its slot in the record index, about
-450-550 bytes for an order of 1-3 lines (shared strings not counted); per deleted or
-anonymous order its key and position, about 150 bytes; per source record with orders one
-aggregate, about 1.5-2.5 KB depending on how many brands and categories it bought.
-`tests/unit/test_enrich_ledger.py` measures these.
+Memory: per live order one `HeldOrder`, its key string and its slots in the per-source and
+per-record indexes, about 450 bytes for an order of 1-3 lines (shared strings such as
+brands not counted); per deleted or anonymous order its key and position, about 90 bytes;
+per source record with orders one aggregate, about 2.2 KB for ~6 orders over ~9 brands (less for few
+brands and categories). `tests/unit/test_enrich_features.py` measures these.
 
 >>> from unify.enrich.orders import OrderEvent
 >>> ledger = ActivityLedger()
@@ -32,24 +32,28 @@ aggregate, about 1.5-2.5 KB depending on how many brands and categories it bough
 """
 from __future__ import annotations
 
+import sys
 from typing import Iterable, Iterator
 
 from unify.enrich.aggregate import ActivityAggregate
 from unify.enrich.features import CustomerFeatures, FeatureSpec, summarize
-from unify.enrich.orders import HeldOrder, OrderChange, OrderKey, RecordId, hold, record_of
+from unify.enrich.orders import HeldOrder, OrderChange, RecordId, hold, record_of
 
 
 class ActivityLedger:
     def __init__(self, spec: FeatureSpec = FeatureSpec()):
         self.spec = spec
-        self._held: dict[OrderKey, HeldOrder] = {}  # live orders that name a record
-        self._passive: dict[OrderKey, int] = {}  # position of deleted and anonymous orders
+        # Keyed by order source, then order key: no (source, key) tuple to keep per order.
+        self._held: dict[str, dict[str, HeldOrder]] = {}  # live orders that name a record
+        self._passive: dict[str, dict[str, int]] = {}  # position of deleted and anonymous orders
         self._aggregates: dict[RecordId, ActivityAggregate] = {}
-        self._orders_of: dict[RecordId, set[OrderKey]] = {}
+        # A record's live orders, for the purchase span when an order at its end goes. A list:
+        # removal is linear in the record's orders, a set would cost ~3x the memory per order.
+        self._orders_of: dict[RecordId, list[HeldOrder]] = {}
 
     def __len__(self) -> int:
         """Live orders that count towards a record."""
-        return len(self._held)
+        return sum(len(orders) for orders in self._held.values())
 
     def records(self) -> Iterator[RecordId]:
         """Source records with at least one live order, sorted."""
@@ -57,8 +61,8 @@ class ActivityLedger:
 
     def position(self, source: str, key: str) -> int | None:
         """The position held for an order key (live, deleted or anonymous); None if never seen."""
-        held = self._held.get((source, key))
-        return held.position if held is not None else self._passive.get((source, key))
+        held = self._held.get(source, {}).get(key)
+        return held.position if held is not None else self._passive.get(source, {}).get(key)
 
     def is_new_purchase(self, change: OrderChange) -> bool:
         """Whether applying `change` would make a never-seen order count for a record: the
@@ -67,39 +71,36 @@ class ActivityLedger:
                 and record_of(change.order) is not None)
 
     def apply(self, change: OrderChange) -> None:
-        key = (change.source, change.key)
-        held_position = self.position(*key)
+        source, key = change.source, change.key
+        held_position = self.position(source, key)
         if held_position is not None and change.position <= held_position:
             return
-        old = self._held.pop(key, None)
+        old = self._held.get(source, {}).pop(key, None)
         if old is not None:
-            self._take_out(key, old)
+            self._take_out(old)
         record = record_of(change.order) if change.op == "upsert" else None
         if record is None:
-            self._passive[key] = change.position
+            self._passive.setdefault(source, {})[key] = change.position
             return
-        self._passive.pop(key, None)
-        keys = self._orders_of.get(record)
-        if keys:  # share the record id tuple of the record's other orders
-            record = self._held[next(iter(keys))].record
+        self._passive.get(source, {}).pop(key, None)
+        orders = self._orders_of.get(record)
+        if orders:  # share the record id tuple of the record's other orders
+            record = orders[0].record
         else:
-            keys = self._orders_of[record] = set()
+            orders = self._orders_of[record] = []
+            self._aggregates[record] = ActivityAggregate(self.spec.half_life_ms)
         new = hold(change, record)
-        self._held[key] = new
-        keys.add(key)
-        aggregate = self._aggregates.get(record)
-        if aggregate is None:
-            aggregate = self._aggregates[record] = ActivityAggregate(self.spec.half_life_ms)
-        aggregate.add(new)
+        self._held.setdefault(sys.intern(source), {})[key] = new
+        orders.append(new)
+        self._aggregates[record].add(new)
 
-    def _take_out(self, key: OrderKey, old: HeldOrder) -> None:
-        keys = self._orders_of[old.record]
-        keys.discard(key)
-        if not keys:
+    def _take_out(self, old: HeldOrder) -> None:
+        orders = self._orders_of[old.record]
+        orders.remove(old)
+        if not orders:
             del self._orders_of[old.record], self._aggregates[old.record]
             return
-        self._aggregates[old.record].remove(old, (self._held[k].ordered_ms for k in keys))
-
+        self._aggregates[old.record].remove(old, (h.ordered_ms for h in orders))
     def aggregate(self, records: Iterable[RecordId]) -> ActivityAggregate:
         """The fold of the records' aggregates (a new object); unknown records add nothing."""
         total = ActivityAggregate(self.spec.half_life_ms)

@@ -10,8 +10,8 @@ An order change is any object with `source`, `key`, `op` ("upsert" | "delete"), 
 ...     "lines": [{"product": "NWD-APP-0001", "brand": "Northwind", "category": "apparel",
 ...                "quantity": 2, "price": 29.99}]})
 >>> held = hold(event)
->>> held.record, held.cents, held.brands
-(('pos_customers', '100123'), 5998, ('Northwind', 5998))
+>>> held.record, held.cents, held.lines
+(('pos_customers', '100123'), 5998, ('Northwind', 'apparel', 5998))
 """
 from __future__ import annotations
 
@@ -47,8 +47,8 @@ class OrderEvent:
 class HeldOrder(NamedTuple):
     """What one live order adds to its record's aggregate, enough to take it back out.
 
-    Line spend per category and per brand is flattened to (name, cents, name, cents, ...):
-    a tuple of pairs would cost a tuple header per pair, and this is kept for every order.
+    The lines are flattened to (brand, category, cents, brand, category, cents, ...): a tuple
+    per line would cost a tuple header each, and this is kept for every order.
     """
 
     position: int
@@ -57,8 +57,7 @@ class HeldOrder(NamedTuple):
     cents: int  # total amount in integer cents, so sums are exact
     channel: str | None
     store: str | None
-    categories: tuple
-    brands: tuple
+    lines: tuple = ()
 
 
 def record_of(order: dict) -> RecordId | None:
@@ -79,15 +78,13 @@ def _intern(text) -> str | None:
     return None if text is None else sys.intern(str(text))
 
 
-def _spend_by(lines: list, attribute: str) -> tuple:
-    spend: dict[str, int] = {}
+def _flat_lines(lines: list) -> tuple:
+    flat: list = []
     for line in lines:
-        name = line.get(attribute)
         cents = _cents((line.get("quantity") or 0) * (line.get("price") or 0))
-        if name is not None and cents:
-            name = sys.intern(str(name))
-            spend[name] = spend.get(name, 0) + cents
-    return tuple(x for name in sorted(spend) for x in (name, spend[name]) if spend[name])
+        if cents:  # a line without spend adds nothing to any spend mix
+            flat += (_intern(line.get("brand")), _intern(line.get("category")), cents)
+    return tuple(flat)
 
 
 def hold(change: OrderChange, record: RecordId | None = None) -> HeldOrder:
@@ -96,12 +93,12 @@ def hold(change: OrderChange, record: RecordId | None = None) -> HeldOrder:
     record = record or record_of(order)
     if record is None:
         raise ValueError(f"order {change.source}/{change.key} names no customer record")
-    lines = order.get("lines") or []
     return HeldOrder(change.position, record, int(order["orderedMs"]), _cents(order.get("totalAmount")),
                      _intern(order.get("channel")), _intern(order.get("storeId")),
-                     _spend_by(lines, "category"), _spend_by(lines, "brand"))
+                     _flat_lines(order.get("lines") or []))
 
 
-def pairs(flat: tuple):
-    """(name, cents) pairs of a flattened spend tuple."""
-    return zip(flat[::2], flat[1::2])
+def line_spend(held: HeldOrder):
+    """(brand, category, cents) of each line with spend."""
+    flat = held.lines
+    return zip(flat[::3], flat[1::3], flat[2::3])

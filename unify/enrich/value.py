@@ -26,7 +26,7 @@ the better band. The same cut points apply until the next fit.
 >>> def customer(days, cents=5000, as_of=400):
 ...     a = ActivityAggregate(FeatureSpec().half_life_ms)
 ...     for d in days:
-...         a.add(HeldOrder(1, ("pos", "1"), d * DAY, cents, None, None, (), ()))
+...         a.add(HeldOrder(1, ("pos", "1"), d * DAY, cents, None, None))
 ...     return summarize(a, as_of * DAY, FeatureSpec())
 >>> base = [customer(range(s, 400, 30 + s)) for s in range(60)] + [customer([s]) for s in range(0, 300, 5)]
 >>> model = LifetimeValueModel()
