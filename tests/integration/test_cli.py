@@ -60,6 +60,26 @@ def test_generate_then_resolve_files_then_query(tmp_path, make_config):
     bad_sql = unify("sql", "-c", str(config), "SELECT nope FROM dim_customer")
     assert bad_sql.returncode == 1 and bad_sql.stderr.startswith("unify: query failed")
 
+    # why is a customer one customer
+    cid = unify("sql", "-c", str(config), "--format", "csv",
+                "SELECT customer_id FROM dim_customer WHERE source_count = 3 LIMIT 1").stdout.split()[1]
+    explained = unify("explain", "-c", str(config), cid)
+    assert explained.returncode == 0 and f"customer {cid}: 3 source record(s)" in explained.stdout
+    assert sum(" -- " in line for line in explained.stdout.splitlines()) == 2  # spans three records
+
+    # what-if: the same rules change nothing; a loose extra rule merges customers
+    same = json.loads(unify("resolve", "-c", str(config), "--diff-against", str(tmp_path / "lake")).stdout)
+    assert (same["merges"], same["splits"], same["records"]) == (0, 0, len(live))
+    data = yaml.safe_load(config.read_text())
+    data["match"]["rules"].append({"name": "last_name_only", "level": "low",
+                                   "conditions": [{"attribute": "lastName"}]})
+    loose = tmp_path / "loose.yaml"
+    loose.write_text(yaml.safe_dump(data))
+    what_if = json.loads(unify("resolve", "-c", str(loose), "--diff-against", str(tmp_path / "lake")).stdout)
+    assert what_if["merges"] > 0 and what_if["merge_examples"][0]["because"]["rule"] == "last_name_only"
+    assert json.loads(unify("sql", "-c", str(config), "--format", "json",
+                            "SELECT count(*) AS n FROM dim_customer").stdout)["n"] == summary["customers"]
+
 
 def test_run_embedded_then_produce_and_status_wait(tmp_path, make_config):
     config = make_config()  # broker.bootstrap: embedded
