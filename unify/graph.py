@@ -7,7 +7,8 @@ the pair, so incremental maintenance equals a batch build over the same records.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from types import MappingProxyType
+from typing import Iterable, Mapping
 
 from unify.blocking import BlockIndex
 from unify.matcher import Link, Matcher
@@ -37,6 +38,7 @@ class SourceRecord:
 
 
 ALWAYS = Link("always_match", -1, 1.0)
+_NO_LINKS: Mapping = MappingProxyType({})
 
 
 def pair(a: RecordId, b: RecordId) -> tuple[RecordId, RecordId]:
@@ -73,8 +75,8 @@ class LinkGraph:
         if a in self.records and b in self.records:
             self._evaluate(a, b, touched)
 
-    def neighbours(self, rid: RecordId) -> dict[RecordId, Link]:
-        return self.edges.get(rid, {})
+    def neighbours(self, rid: RecordId) -> Mapping[RecordId, Link]:
+        return self.edges.get(rid, _NO_LINKS)
 
     def add(self, record: SourceRecord, touched: set[RecordId]) -> None:
         """Insert a record and link it; `touched` collects records whose links changed."""

@@ -75,10 +75,13 @@ class _CompiledRule:
 
     def keys(self, attrs: Mapping[str, object]) -> RuleKeys:
         """Block keys of a record for this rule: one per combination of its key values."""
-        if len(self.key_parts) == 1 and len(self.key_parts[0][0]) == 1:  # the common case
-            (attribute,), key_fn = self.key_parts[0]
-            value = attrs.get(attribute)
-            return None if value is None else sys.intern(f"{self.block_id}{KEY_SEPARATOR}{key_fn(value)}")
+        if len(self.key_parts) == 1:  # the common case: one key condition
+            attributes, key_fn = self.key_parts[0]
+            values = {key_fn(v) for a in attributes if (v := attrs.get(a)) is not None}
+            if not values:
+                return None
+            keys = tuple(sys.intern(f"{self.block_id}{KEY_SEPARATOR}{v}") for v in sorted(values))
+            return keys[0] if len(keys) == 1 else keys
         combos: list[tuple[str, ...]] = [(str(self.block_id),)]
         for attributes, key_fn in self.key_parts:
             values = {key_fn(v) for v in _values(attrs, attributes)}

@@ -225,7 +225,7 @@ class Resolver:
         members = self.ids.members.get(cid)
         if not members:
             return CustomerRow(cid, True, {}, {}, 0, (), 0, 0)
-        records = sorted((self.graph.records[r] for r in members), key=lambda r: r.rid)
+        records = [self.graph.records[r] for r in members]
         attributes: dict = {}
         winners: dict = {}
         for name, group in zip(self._group_names, self._groups):

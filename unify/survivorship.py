@@ -18,11 +18,14 @@ from unify.errors import SpecError
 
 
 def _filled(record, attributes: Sequence[str]) -> int:
-    return sum(record.attrs.get(a) is not None for a in attributes)
+    attrs = record.attrs
+    return sum(1 for a in attributes if a in attrs)
 
 
 class SurvivorshipPolicy:
-    """Picks one record among those with a value; ties break on the record id."""
+    """Picks one record among those with a value; ties break on the record id.
+    Records hold only non-null attributes.
+    """
 
     def choose(self, records: Sequence, attributes: Sequence[str]):
         candidates = [r for r in records if _filled(r, attributes)]
@@ -41,6 +44,14 @@ class SurvivorshipPolicy:
 
 class MostRecent(SurvivorshipPolicy):
     """Latest source event time wins (not arrival time)."""
+
+    def choose(self, records: Sequence, attributes: Sequence[str]):
+        best = None
+        for r in records:
+            if _filled(r, attributes) and (best is None or (r.event_ms, r.position, r.rid) >
+                                           (best.event_ms, best.position, best.rid)):
+                best = r
+        return best
 
     def rank(self, record, attributes, context):
         return (record.event_ms, record.position)
