@@ -21,6 +21,9 @@ from streams.codec import OrderChange
 from unify.resolver import Output
 
 
+_WRITTEN_LAST = ("customer_links_log",)
+
+
 def _text(value) -> str | None:
     return None if value is None else str(value)
 
@@ -131,11 +134,17 @@ class DeltaSink:
             self._offsets[tp] = (max(prev[0], next_offset), prev[1] + events)
 
     def flush(self) -> int:
-        """Write every buffered table, then the checkpoint. Returns the batch number written."""
+        """Write every buffered table, then the links, then the checkpoint.
+
+        The links table is what a restart restores the resolver from, so it is committed
+        after everything derived from it: a crash before it replays the whole batch (views
+        read logs idempotently); a crash after it has nothing left to lose.
+        Returns the batch number written.
+        """
         written = self.batch
-        for name, rows in self._rows.items():
-            if rows and name != "checkpoints":
-                self._append(name, rows)
+        for name in sorted(self._rows, key=lambda n: n in _WRITTEN_LAST):
+            if self._rows[name] and name != "checkpoints":
+                self._append(name, self._rows[name])
         if self._offsets:
             now = int(time.time() * 1000)
             rows = [{"batch": written, "written_at": now, "topic": t, "partition": p,

@@ -76,7 +76,8 @@ def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
             WHERE NOT c.deleted""",
         "customer_lineage": f"""
             SELECT event, customer_id, from_ids, to_ids, "at", cause, batch
-            FROM delta_scan('{t['lineage']}') ORDER BY batch, seq""",
+            FROM ({_latest(t['lineage'], 'event, customer_id, from_ids, to_ids, "at", cause', 'batch')})
+            ORDER BY batch, seq""",
         "match_explanations": f"""
             SELECT l.customer_id, e.left_source, e.left_key, e.right_source, e.right_key,
                    e.rule, e.level, e.score, e.conditions, e.written_at AS linked_at
@@ -92,7 +93,7 @@ def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
             WHERE kind <> 'clear'""",
         "dead_letters": f"""
             SELECT topic, "partition", "offset", reason, value, written_at
-            FROM delta_scan('{t['dead_letters']}')""",
+            FROM ({_latest(t['dead_letters'], 'topic, "partition", "offset"', 'batch')})""",
         "ingest_checkpoints": f"""
             SELECT topic, "partition", max(next_offset) AS next_offset, sum(events) AS events,
                    max(written_at) AS committed_at, max(batch) AS batch

@@ -229,7 +229,10 @@ class Resolver:
         attributes: dict = {}
         winners: dict = {}
         for name, group in zip(self._group_names, self._groups):
-            winner = self._policy[name].choose(records, group)
+            # a group comes from a record holding its first attribute (a street, not just
+            # a country), when any record does
+            anchored = [r for r in records if group[0] in r.attrs]
+            winner = self._policy[name].choose(anchored or records, group)
             for a in group:
                 attributes[a] = winner.attrs.get(a) if winner else None
                 if winner is not None and attributes[a] is not None:

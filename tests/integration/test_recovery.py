@@ -1,0 +1,139 @@
+"""Crash safety and restarts against a real broker: kill -9 mid-stream loses and doubles
+nothing; a fresh, empty broker plus the lake carries on with the same customer ids."""
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+
+import pytest
+
+from sinks.warehouse import connect
+from streams.broker import EmbeddedBroker
+from streams.demo import publish_world
+from streams.settings import load
+from streams.status import lag_report, wait_until_caught_up
+from streams.topics import produce_all, producer
+from tests.conftest import running
+from unify.synthetic import WorldSpec, generate
+
+pytestmark = pytest.mark.integration
+
+
+def query(settings, sql):
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def dimension(settings):
+    """The dimension as comparable values: clusters of records with their golden attributes."""
+    links = query(settings, "SELECT customer_id, source, source_key FROM customer_links")
+    members: dict[str, set] = {}
+    for cid, source, key in links:
+        members.setdefault(cid, set()).add((source, key))
+    golden = {row[0]: row[1:] for row in query(settings, """
+        SELECT customer_id, firstName, lastName, emailAddress1, telephone1, address1_postalCode,
+               source_count, order_count, round(total_spend, 2) FROM dim_customer""")}
+    return {frozenset(m): golden[cid] for cid, m in members.items()}
+
+
+def committed_events(settings):
+    return sum(r.committed for r in lag_report(settings.broker, settings.input_topics, settings.lake))
+
+
+def test_kill_9_at_random_moments_changes_nothing(broker, make_config, tmp_path):
+    spec = WorldSpec(people=6000, seed=21)  # ~50,000 CDC events
+    crashed = load(make_config(broker.bootstrap, batch_size=2000, batch_seconds=0.5))
+    publish_world(crashed, broker.bootstrap, spec)
+    rnd = random.Random(3)
+    kills = 0
+    for attempt in range(12):
+        before = committed_events(crashed)
+        with running(["run", "-c", str(crashed.lake.parent / "unify.yaml")], tmp_path / f"w{attempt}.log") as w:
+            deadline = time.monotonic() + 60
+            while committed_events(crashed) == before and time.monotonic() < deadline:
+                time.sleep(0.2)  # consuming has started
+            time.sleep(rnd.uniform(0.0, 1.5))
+            if all(r.lag == 0 for r in lag_report(broker.bootstrap, crashed.input_topics, crashed.lake)):
+                break
+            w.send_signal(signal.SIGKILL)
+            w.wait()
+            kills += 1
+    with running(["run", "-c", str(crashed.lake.parent / "unify.yaml")], tmp_path / "final.log"):
+        wait_until_caught_up(broker.bootstrap, crashed.input_topics, crashed.lake, timeout=300)
+    assert kills >= 5
+
+    reference_dir = tmp_path / "reference"
+    reference_dir.mkdir()
+    reference = load(_config_copy(crashed, reference_dir, broker.bootstrap))
+    publish_world(reference, broker.bootstrap, spec)
+    with running(["run", "-c", str(reference_dir / "unify.yaml")], tmp_path / "ref.log"):
+        wait_until_caught_up(broker.bootstrap, reference.input_topics, reference.lake, timeout=300)
+
+    assert dimension(crashed) == dimension(reference)
+    for settings in (crashed, reference):
+        (dupes,) = query(settings, "SELECT count(*) - count(DISTINCT (source, source_key)) FROM customer_links")[0]
+        assert dupes == 0
+    assert query(crashed, "SELECT count(*) FROM sales_orders") == query(reference, "SELECT count(*) FROM sales_orders")
+
+
+def _config_copy(settings, directory, bootstrap):
+    import uuid
+    import yaml
+    data = settings.dump()
+    prefix = uuid.uuid4().hex[:8]
+    for source in data["sources"]:
+        source["topic"] = f"{prefix}.{source['topic']}"
+    data["stream"]["app_id"] = f"ref-{prefix}"
+    data["stream"]["overrides_topic"] = f"{prefix}.overrides"
+    data["broker"]["bootstrap"] = bootstrap
+    data["lake"] = str(directory / "lake")
+    data["warehouse"] = str(directory / "warehouse.duckdb")
+    path = directory / "unify.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_fresh_broker_restores_from_the_lake(make_config, tmp_path):
+    spec = WorldSpec(people=300, seed=9)
+    with EmbeddedBroker() as first:
+        config = make_config(first.bootstrap)
+        settings = load(config)
+        with running(["run", "-c", str(config)], tmp_path / "first.log"):
+            publish_world(settings, first.bootstrap, spec)
+            wait_until_caught_up(first.bootstrap, settings.input_topics, settings.lake, timeout=180)
+    before = dict(query(settings, "SELECT source || '/' || source_key, customer_id FROM customer_links"))
+    # a record of a multi-record customer, and a brand-new record that matches it by e-mail
+    ref, cid, email, first_name = query(settings, """
+        SELECT l.source || '/' || l.source_key, l.customer_id, l.emailAddress1, l.firstName
+        FROM customer_links l JOIN dim_customer d USING (customer_id)
+        WHERE l.source = 'crm_contacts' AND d.source_count >= 2 AND l.emailAddress1 IS NOT NULL
+        ORDER BY 1 LIMIT 1""")[0]
+    row = next(env["after"] for name, env in generate(spec)
+               if name == "crm_contacts" and env["after"] and env["after"]["contact_id"] == ref.split("/")[1])
+
+    with EmbeddedBroker() as second:  # knows nothing: no topics, no offsets
+        config = make_config(second.bootstrap)
+        data = json.loads(json.dumps(settings.dump()))
+        data["broker"]["bootstrap"] = second.bootstrap
+        import yaml
+        config.write_text(yaml.safe_dump(data))
+        settings2 = load(config)
+        crm = settings2.engine.source("crm_contacts").topic
+        update = {"op": "u", "before": row, "after": {**row, "city": "Shelbyville"},
+                  "source": {"ts_ms": 1_900_000_000_000, "lsn": 10**9}}
+        twin = {"op": "c", "before": None, "source": {"ts_ms": 1_900_000_000_001, "lsn": 10**9 + 1},
+                "after": {**row, "contact_id": "CRM-NEW-1", "email": email, "given_name": first_name,
+                          "street": None, "city": None, "state": None, "postal_code": None}}
+        with running(["run", "-c", str(config)], tmp_path / "second.log"):
+            produce_all(producer(second.bootstrap), [(crm, None, json.dumps(update).encode()),
+                                                     (crm, None, json.dumps(twin).encode())])
+            wait_until_caught_up(second.bootstrap, settings2.input_topics, settings2.lake, timeout=120)
+    after = dict(query(settings, "SELECT source || '/' || source_key, customer_id FROM customer_links"))
+    assert {k: after[k] for k in before} == before  # every id kept
+    assert after["crm_contacts/CRM-NEW-1"] == cid
+    assert query(settings, f"SELECT address1_city FROM dim_customer WHERE customer_id = '{cid}'")[0][0] == "shelbyville"
