@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from sinks.tables import schemas
-from streams.codec import OrderChange
+from unify.cdm import OrderChange
 from unify.resolver import Output
 
 
@@ -76,7 +76,8 @@ class DeltaSink:
         return pc.max(table["batch"]).as_py() or 0 if table.num_rows else 0
 
     def add(self, output: Output, orders: list[OrderChange], dead: list[dict],
-            offsets: dict[tuple[str, int], tuple[int, int]], overrides: list = ()) -> None:
+            offsets: dict[tuple[str, int], tuple[int, int]], overrides: list = (),
+            features: list[dict] = (), metrics: dict | None = None) -> None:
         now = int(time.time() * 1000)
         b = self.batch
         for link in output.links:
@@ -127,6 +128,10 @@ class DeltaSink:
                 "batch": b, "written_at": now, "kind": o.kind, "left_source": o.left[0],
                 "left_key": o.left[1], "right_source": o.right[0], "right_key": o.right[1],
                 "at": o.at_ms, "reason": o.reason})
+        for f in features:
+            self._rows["customer_features_log"].append({"batch": b, "written_at": now, **f})
+        if metrics is not None:
+            self._rows["model_metrics_log"].append({"batch": b, "written_at": now, **metrics})
         for d in dead:
             self._rows["dead_letters"].append({"batch": b, "written_at": now, **d})
         for tp, (next_offset, events) in offsets.items():

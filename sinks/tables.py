@@ -72,6 +72,27 @@ OVERRIDES = pa.schema([
     ("at", TS), ("reason", pa.string()),
 ])
 
+AFFINITY = pa.struct([("name", pa.string()), ("score", pa.float64()), ("level", pa.string())])
+
+FEATURES = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("customer_id", pa.string()), ("as_of", TS),
+    ("orders", pa.int64()), ("total_spend", pa.float64()), ("average_order_value", pa.float64()),
+    ("monetary_value", pa.float64()), ("first_purchase_at", TS), ("last_purchase_at", TS),
+    ("recency_days", pa.float64()), ("tenure_days", pa.float64()),
+    ("orders_by_channel", pa.string()), ("orders_by_store", pa.string()),
+    ("category_spend", pa.string()), ("brand_spend", pa.string()),
+    ("top_brands", pa.list_(AFFINITY)), ("top_categories", pa.list_(AFFINITY)),
+    ("churn_score", pa.float64()), ("predicted_value", pa.float64()),
+    ("alive_probability", pa.float64()), ("value_band", pa.string()),
+])
+
+MODEL_METRICS = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("as_of", TS), ("labels", pa.int64()),
+    ("positive_rate", pa.float64()), ("roc_auc", pa.float64()), ("log_loss", pa.float64()),
+    ("expected_calibration_error", pa.float64()), ("calibration", pa.string()),
+    ("drift_detected", pa.bool_()), ("drifts", pa.int64()), ("pending", pa.int64()),
+])
+
 CHECKPOINTS = pa.schema([
     ("batch", pa.int64()), ("written_at", TS), ("topic", pa.string()), ("partition", pa.int32()),
     ("next_offset", pa.int64()), ("events", pa.int64()),
@@ -87,6 +108,8 @@ def schemas(attributes) -> dict[str, pa.Schema]:
         "match_explanations_log": EXPLANATIONS,
         "generic_keys_log": GENERIC_KEYS,
         "overrides_log": OVERRIDES,
+        "customer_features_log": FEATURES,
+        "model_metrics_log": MODEL_METRICS,
         "dead_letters": DEAD_LETTERS,
         "checkpoints": CHECKPOINTS,
     }

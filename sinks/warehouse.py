@@ -47,7 +47,8 @@ def _latest(table: str, keys: str, order: str = "batch DESC") -> str:
 def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
     t = {name: str((Path(lake) / name).resolve()) for name in (
         "customer_links_log", "customers_log", "sales_orders_log", "lineage", "dead_letters",
-        "checkpoints", "match_explanations_log", "generic_keys_log", "overrides_log")}
+        "checkpoints", "match_explanations_log", "generic_keys_log", "overrides_log",
+        "customer_features_log", "model_metrics_log")}
     attrs = ", ".join(f'"{a}"' for a in attributes)
     return {
         "customer_links": f"""
@@ -60,19 +61,49 @@ def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
             FROM ({_latest(t['sales_orders_log'], 'source, order_key', 'position DESC, batch DESC')}) o
             LEFT JOIN customer_links l ON l.source = o.customer_source AND l.source_key = o.customer_key
             WHERE NOT o.deleted""",
+        "customer_features": f"""
+            SELECT f.customer_id, f.as_of, f.orders, f.total_spend, f.average_order_value,
+                   f.monetary_value, f.first_purchase_at, f.last_purchase_at, f.recency_days,
+                   f.tenure_days, f.orders_by_channel, f.orders_by_store, f.category_spend,
+                   f.brand_spend, f.top_brands, f.top_categories
+            FROM ({_latest(t['customer_features_log'], 'customer_id')}) f
+            JOIN ({_latest(t['customers_log'], 'customer_id')}) c USING (customer_id)
+            WHERE NOT c.deleted""",
+        "customer_scores": f"""
+            SELECT f.customer_id, f.as_of, f.churn_score, f.predicted_value, f.alive_probability,
+                   f.value_band, f.total_spend AS historical_value
+            FROM ({_latest(t['customer_features_log'], 'customer_id')}) f
+            JOIN ({_latest(t['customers_log'], 'customer_id')}) c USING (customer_id)
+            WHERE NOT c.deleted""",
+        "customer_brand_affinity": """
+            SELECT customer_id, b.rank AS rank, b.brand.name AS brand, b.brand.score AS score,
+                   b.brand.level AS level
+            FROM customer_features,
+                 LATERAL (SELECT unnest(top_brands) AS brand,
+                                 generate_subscripts(top_brands, 1) AS rank) b""",
+        "customer_category_affinity": """
+            SELECT customer_id, c.rank AS rank, c.category.name AS category,
+                   c.category.score AS score, c.category.level AS level
+            FROM customer_features,
+                 LATERAL (SELECT unnest(top_categories) AS category,
+                                 generate_subscripts(top_categories, 1) AS rank) c""",
+        "model_metrics": f"""
+            SELECT batch, written_at, as_of, labels, positive_rate, roc_auc, log_loss,
+                   expected_calibration_error, calibration, drift_detected, drifts, pending
+            FROM delta_scan('{t['model_metrics_log']}') ORDER BY batch""",
         "dim_customer": f"""
-            WITH current AS ({_latest(t['customers_log'], 'customer_id')}),
-            spend AS (
-                SELECT customer_id, count(*) AS order_count, sum(total_amount) AS total_spend,
-                       min(ordered_at) AS first_purchase_at, max(ordered_at) AS last_purchase_at
-                FROM sales_orders WHERE customer_id IS NOT NULL GROUP BY customer_id)
+            WITH current AS ({_latest(t['customers_log'], 'customer_id')})
             SELECT c.customer_id, {", ".join(f'c."{a}"' for a in attributes)},
                    c.source_count, c.sources, c.winners, c.first_seen_at, c.updated_at,
-                   coalesce(s.order_count, 0) AS order_count,
-                   coalesce(s.total_spend, 0) AS total_spend,
-                   s.total_spend / nullif(s.order_count, 0) AS average_order_value,
-                   s.first_purchase_at, s.last_purchase_at
-            FROM current c LEFT JOIN spend s USING (customer_id)
+                   coalesce(f.orders, 0) AS order_count,
+                   coalesce(f.total_spend, 0) AS total_spend,
+                   f.average_order_value, f.first_purchase_at, f.last_purchase_at,
+                   f.recency_days, f.monetary_value,
+                   f.top_brands[1].name AS top_brand, f.top_categories[1].name AS top_category,
+                   s.churn_score, s.predicted_value, s.value_band
+            FROM current c
+            LEFT JOIN customer_features f USING (customer_id)
+            LEFT JOIN customer_scores s USING (customer_id)
             WHERE NOT c.deleted""",
         "customer_lineage": f"""
             SELECT event, customer_id, from_ids, to_ids, "at", cause, batch

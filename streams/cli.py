@@ -294,6 +294,26 @@ def override(config_path, kind, left, right, reason):
 
 
 @main.command()
+@CONFIG
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5433, show_default=True, help="PostgreSQL wire protocol port.")
+@click.option("--user", default="unify", show_default=True, help="The one user clients log in as.")
+@click.option("--idle-timeout", default=300.0, show_default=True, help="Seconds before an idle connection is closed.")
+@one_line_errors
+def serve(config_path, host, port, user, idle_timeout):
+    """Serve the views over the PostgreSQL protocol (read-only; password in UNIFY_SERVE_PASSWORD)."""
+    import asyncio
+    from sinks.sql_endpoint import serve as serve_sql
+    settings = _settings(config_path)
+    password = os.environ.get("UNIFY_SERVE_PASSWORD")
+    if not password:
+        raise click.UsageError("set UNIFY_SERVE_PASSWORD to the password clients must use")
+    click.echo(f"serving {settings.warehouse} on postgresql://{user}@{host}:{port}/unify (read-only)", err=True)
+    asyncio.run(serve_sql(settings.warehouse, host=host, port=port, user=user, password=password,
+                          idle_timeout=idle_timeout))
+
+
+@main.command()
 @click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="Config whose rules are measured (default: the bundled example).")
 @click.option("--suite", "suites", multiple=True, type=click.Choice(["accuracy", "core"]),

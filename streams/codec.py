@@ -6,26 +6,15 @@ value, which Debezium sends after a delete for log compaction) decodes to None.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Mapping
 
-from unify.cdm import Change, Override
+from unify.cdm import Change, OrderChange, Override
 from unify.errors import InvalidRecord
 from unify.mapping import ContactMapper, OrderMapper, record_key
 from unify.spec import CONTACT, SourceSpec
 
 OPS = {"c": "upsert", "u": "upsert", "r": "upsert", "d": "delete"}
 DEFAULT_MAX_BYTES = 1_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class OrderChange:
-    source: str
-    key: str
-    op: str
-    position: int
-    event_ms: int
-    order: dict
 
 
 def parse_envelope(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> dict | None:

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Iterable
 
 from sinks.delta import DeltaSink
-from sinks.restore import restore_resolver
-from streams.codec import OrderChange, SourceCodec, decode_override
+from sinks.restore import read_orders, restore_resolver
+from streams.enrich_stage import EnrichStage
+from streams.codec import SourceCodec, decode_override
+from unify.cdm import OrderChange
 from streams.settings import Settings
 from unify.cdm import Change
 from unify.errors import InvalidRecord
@@ -42,7 +44,11 @@ class Pipeline:
         self.codecs = {s.topic: SourceCodec(s, settings.stream.max_event_bytes) for s in engine.sources}
         self.resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
         self.sink = DeltaSink(lake or settings.lake, engine.attributes)
+        self.enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
         restore_resolver(self.resolver, self.sink.lake, engine.attributes)
+        for change in read_orders(self.sink.lake):
+            self.enrich.apply_order(change, self.resolver)
+        self.enrich.rows(set(), self.resolver)  # the restored state is already in the lake
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
         orders: dict[tuple[str, str], OrderChange] = {}
@@ -76,11 +82,16 @@ class Pipeline:
                 contacts += 1
                 self.resolver.apply(change)
             else:
+                self.enrich.apply_order(change, self.resolver)
                 key = (change.source, change.key)
                 held = orders.get(key)
                 if held is None or change.position > held.position:
                     orders[key] = change
         output = self.resolver.drain()
-        self.sink.add(output, list(orders.values()), dead, offsets if record_offsets else {}, overrides)
+        self.enrich.apply_lineage(output.lineage, self.resolver)
+        features = self.enrich.rows({c.customer_id for c in output.customers}, self.resolver)
+        metrics = self.enrich.metrics_row() if orders else None
+        self.sink.add(output, list(orders.values()), dead, offsets if record_offsets else {},
+                      overrides, features, metrics)
         self.sink.flush()
         return BatchResult(events, contacts, len(orders), dead, output.lineage)

@@ -43,6 +43,12 @@ class StreamModel(_Strict):
     lineage_topic: str = "unify.lineage"
     max_event_bytes: int = Field(1_000_000, gt=0)
     partitions: int = Field(1, gt=0)
+    session_timeout: float = Field(10.0, gt=1)
+
+
+class EnrichModel(_Strict):
+    half_life_days: float = Field(90.0, gt=0)
+    churn_window_days: float = Field(90.0, gt=0)
 
 
 class FieldModel(_Strict):
@@ -103,6 +109,7 @@ class ConfigModel(_Strict):
     sources: list[SourceModel] = Field(min_length=1)
     match: MatchModel
     survivorship: SurvivorshipModel = SurvivorshipModel()
+    enrich: EnrichModel = EnrichModel()
 
 
 class Settings:
@@ -112,6 +119,7 @@ class Settings:
         self.model = model
         self.broker = model.broker.bootstrap
         self.stream = model.stream
+        self.enrich = model.enrich
         self.lake = (base / model.lake).resolve()
         self.warehouse = ((base / model.warehouse).resolve() if model.warehouse
                           else self.lake.with_name(self.lake.name + ".duckdb"))

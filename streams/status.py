@@ -25,23 +25,43 @@ class PartitionLag:
 
 
 def end_offsets(bootstrap: str, topics: list[str], timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """Offset after the last record of each partition.
+
+    The reported high watermark is only the starting point: some Kafka-compatible brokers
+    (the embedded one among them) report it per record batch, not per record, so the last
+    batch is read to find its last offset. On Apache Kafka this reads one record.
+    """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unify-status",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 50})
     try:
         try:
             meta = consumer.list_topics(timeout=timeout)
         except Exception as exc:
             raise BrokerError(f"cannot reach the broker at {bootstrap} ({exc})") from None
-        out = {}
+        ends: dict[tuple[str, int], int] = {}
         for topic in topics:
             t = meta.topics.get(topic)
             if t is None or t.error is not None:
-                out[(topic, 0)] = 0
+                ends[(topic, 0)] = 0
                 continue
             for p in t.partitions:
                 _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)
-                out[(topic, p)] = high
-        return out
+                ends[(topic, p)] = max(high, 0)
+        tail = [TopicPartition(t, p, end - 1) for (t, p), end in ends.items() if end > 0]
+        if tail:
+            consumer.assign(tail)
+            pending = {(tp.topic, tp.partition) for tp in tail}  # not read from yet
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                batch = consumer.consume(100_000, 0.2)
+                if not batch and not pending:
+                    break
+                for m in batch:
+                    if m.error() is None:
+                        tp = (m.topic(), m.partition())
+                        pending.discard(tp)
+                        ends[tp] = max(ends[tp], m.offset() + 1)
+        return ends
     finally:
         consumer.close()
 

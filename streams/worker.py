@@ -32,7 +32,7 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
         broker_rebalance_timeout=5.0,
-        broker_session_timeout=15.0,
+        broker_session_timeout=stream.session_timeout,  # how soon a dead worker's partitions move
         broker_heartbeat_interval=1.0,
         broker_commit_every=1000,
         broker_commit_interval=1.0,

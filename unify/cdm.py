@@ -59,6 +59,18 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderChange:
+    """One mapped CDC change of a SalesOrder; `order` holds its CDM values."""
+
+    source: str
+    key: str
+    op: str
+    position: int
+    event_ms: int
+    order: dict
+
+
+@dataclass(frozen=True, slots=True)
 class Override:
     """A person's decision about two source records: `always`, `never` or `clear`."""
 

@@ -37,13 +37,16 @@ class Column:
 
 def read_views(warehouse: Path) -> dict[str, str]:
     """View name -> its CREATE VIEW statement, as stored in the warehouse file."""
-    con = connect(warehouse, read_only=True)
     try:
-        return dict(con.execute(
-            "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
-            "ORDER BY view_oid").fetchall())
-    finally:
-        con.close()
+        con = connect(warehouse, read_only=True)
+        try:
+            return dict(con.execute(
+                "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal AND database_name = current_database() "
+                "ORDER BY view_oid").fetchall())
+        finally:
+            con.close()
+    except duckdb.Error as exc:
+        raise WarehouseError(f"{warehouse}: cannot read the views ({str(exc).splitlines()[0]})") from None
 
 
 def _literal(text: str) -> str:
@@ -61,7 +64,7 @@ class Engine:
         self.warehouse = Path(warehouse)
         self._lock = threading.Lock()
         self._views: dict[str, str] = {}
-        self._columns: list[Column] | None = None
+        self._columns: list[Column] = []
         views = read_views(self.warehouse)
         self._db = connect(":memory:")
         self._db.execute(f"CREATE SCHEMA {SCHEMA}")
@@ -70,8 +73,8 @@ class Engine:
 
     def _lock_down(self, views: dict[str, str]) -> None:
         """Files outside the lake unreadable, no extension loading, settings frozen."""
-        lake_dirs = {str(Path(m.replace("''", "'")).parent) for sql in views.values() for m in _DELTA_TABLE.findall(sql)}
-        allowed = ", ".join(_literal(d) for d in sorted(lake_dirs))
+        tables = [path.replace("''", "'") for sql in views.values() for path in _DELTA_TABLE.findall(sql)]
+        allowed = ", ".join(_literal(lake) for lake in sorted({str(Path(table).parent) for table in tables}))
         for statement in (f"SET allowed_directories = [{allowed}]",
                           "SET enable_external_access = false",
                           "SET autoinstall_known_extensions = false",
@@ -96,19 +99,10 @@ class Engine:
             if views != self._views:
                 self._apply(views)
 
+    @property
     def columns(self) -> list[Column]:
-        """Every view column with its PostgreSQL type, for the catalog."""
-        with self._lock:
-            if self._columns is None:
-                cursor = self._db.cursor()
-                rows = cursor.execute(
-                    "SELECT table_name, column_name, column_index, data_type FROM duckdb_columns() "
-                    "WHERE database_name = 'memory' AND schema_name = ? ORDER BY table_name, column_index",
-                    [SCHEMA]).fetchall()
-                self._columns = [Column(view, name, position, pg_type(cursor.type(data_type)))
-                                 for view, name, position, data_type in rows]
-                cursor.close()
-            return self._columns
+        """Every view column with its PostgreSQL type, for the catalog (read without touching DuckDB)."""
+        return self._columns
 
     def definition(self, view: str) -> str:
         """The query a view runs, as pg_get_viewdef shows it."""
@@ -116,10 +110,11 @@ class Engine:
         return sql.split(" AS ", 1)[1] if " AS " in sql else ""
 
     def close(self) -> None:
+        """Release the in-memory database."""
         self._db.close()
 
     def _apply(self, views: dict[str, str]) -> None:
-        """Make the in-memory views match `views`; a view whose dependencies come later is retried."""
+        """Make the in-memory views match `views` (retrying those whose dependencies come later)."""
         cursor = self.cursor()
         try:
             for name in self._views.keys() - views.keys():
@@ -139,6 +134,11 @@ class Engine:
             for name, error in errors.items():
                 log.warning("view %s is not served: %s", name, error)
             self._views = {name: sql for name, sql in views.items() if name not in errors}
-            self._columns = None
+            rows = cursor.execute(
+                "SELECT table_name, column_name, column_index, data_type FROM duckdb_columns() "
+                "WHERE database_name = 'memory' AND schema_name = ? ORDER BY table_name, column_index",
+                [SCHEMA]).fetchall()
+            self._columns = [Column(view, name, position, pg_type(cursor.type(data_type)))
+                             for view, name, position, data_type in rows]
         finally:
             cursor.close()

@@ -10,9 +10,8 @@ READ_ONLY_SQL_TRANSACTION = "25006"
 SYNTAX_ERROR = "42601"
 FEATURE_NOT_SUPPORTED = "0A000"
 
-_QUERY = duckdb.StatementType.SELECT
+_QUERY = duckdb.StatementType.SELECT  # also DESCRIBE, SHOW, SUMMARIZE, FROM-first and read PRAGMAs
 _EXPLAIN = duckdb.StatementType.EXPLAIN
-# EXPLAIN's target is what would run (EXPLAIN ANALYZE executes it), so it is checked too.
 _EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+|\([^)]*\)\s*)?", re.IGNORECASE)
 _VERB = re.compile(r"[A-Za-z]+")
 

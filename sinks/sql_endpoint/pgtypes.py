@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -63,12 +63,19 @@ class PgColumnType:
     convert: Callable[[Any], Any] | None = None
 
     @property
+    def is_array(self) -> bool:
+        """A PostgreSQL array of a scalar type."""
+        return self.oid in ELEMENT_OID
+
+    @property
     def typname(self) -> str:
+        """pg_type's name for it (int8, _text)."""
         element = ELEMENT_OID.get(self.oid)
         return "_" + PG_TYPE_NAMES[element][0] if element else PG_TYPE_NAMES[self.oid][0]
 
     @property
     def display_name(self) -> str:
+        """The name format_type() gives it (bigint, text[])."""
         element = ELEMENT_OID.get(self.oid)
         return PG_TYPE_NAMES[element][1] + "[]" if element else PG_TYPE_NAMES[self.oid][1]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from pg_mimic import IdentityProvider, PgServer, ScramSha256AuthPlugin
 from pg_mimic.messages import make_error_response
 
-from sinks.sql_endpoint.catalog import SERVER_VERSION
 from sinks.sql_endpoint.engine import Engine
 from sinks.sql_endpoint.session import WarehouseSession
+from sinks.sql_endpoint.settings import SERVER_VERSION
 from unify.errors import UnifyError
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ psycopg's Bind/Describe/Execute each run the query once.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -14,13 +15,30 @@ from typing import Any
 
 import duckdb
 from pg_mimic import PgError, Portal, ResultColumn, Session, Statement
-from pg_mimic.middleware import resolve
+from pg_mimic.middleware import (
+    asyncpg_typeinfo,
+    resolve,
+    session_functions,
+    transaction_control,
+)
 
-from sinks.sql_endpoint.catalog import CLIENT_SETTINGS, MIDDLEWARE
+from sinks.sql_endpoint.catalog import catalog
 from sinks.sql_endpoint.engine import Engine
 from sinks.sql_endpoint.guard import read_only_query
 from sinks.sql_endpoint.pgtypes import PgColumnType, parameter_value, pg_type
+from sinks.sql_endpoint.settings import (
+    CLIENT_SETTINGS,
+    function_column_names,
+    settings,
+    version,
+)
 
+# sqlglot warns about every DuckDB-only statement it cannot parse; DuckDB's parser decides.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+# Answered before DuckDB sees the statement, in this order; the rest of the chain is pg_mimic's.
+MIDDLEWARE = (transaction_control, settings, version, function_column_names, session_functions, asyncpg_typeinfo,
+              catalog)
 _FETCH_ROWS = 2048
 _HANG_UP_POLL_SECONDS = 0.5
 
@@ -102,10 +120,13 @@ class WarehouseSession(Session):
             await previous.release()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This client's DuckDB connection."""
         return self._cursor
 
 
 class DuckStatement(Statement):
+    """A read-only statement for DuckDB, as the client parsed it."""
+
     def __init__(self, session: WarehouseSession, sql: str, param_oids: list[int | None], param_count: int):
         self.sql = sql
         self.param_oids = param_oids
@@ -136,6 +157,7 @@ class DuckStatement(Statement):
         return portal
 
     def typed_params(self, params: list[Any]) -> list[Any]:
+        """Bound parameters as the Python values DuckDB binds, by the types the client declared."""
         oids = self.param_oids + [None] * (len(params) - len(self.param_oids))
         try:
             return [parameter_value(oid, value) for oid, value in zip(oids, params)]
@@ -144,6 +166,8 @@ class DuckStatement(Statement):
 
 
 class DuckPortal(Portal):
+    """One run of a statement: its result, fetched from the session's cursor as the client asks."""
+
     def __init__(self, statement: DuckStatement, params: list[Any], bound: bool):
         self.bound = bound
         self.columns: list[ResultColumn] = []
@@ -157,9 +181,11 @@ class DuckPortal(Portal):
 
     @property
     def reusable(self) -> bool:
+        """Run ahead of a Bind that may still claim it."""
         return not self.bound and not self._discarded
 
     async def start(self) -> None:
+        """Run the query, once; its columns are known from here on."""
         if self._started:
             return
         session = self._statement.session
@@ -173,6 +199,7 @@ class DuckPortal(Portal):
         self.columns = [ResultColumn(column[0], kind.oid) for column, kind in zip(description, self._types)]
 
     def discard(self) -> None:
+        """Never to be executed: its rows are of no use to anyone."""
         self._discarded = self._exhausted = True
 
     async def release(self) -> None:

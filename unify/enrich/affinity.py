@@ -19,8 +19,8 @@ Ties in score are broken by name, so the ranking is deterministic.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 MEDIUM, HIGH, VERY_HIGH = 0.10, 0.25, 0.50  # lower bounds of the levels, on the share of spend
 LEVELS = ("low", "medium", "high", "very high")

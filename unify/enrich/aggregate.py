@@ -1,28 +1,19 @@
 """The activity of one source record (or of many, merged): a monoid over held orders.
 
-`ActivityAggregate()` is the identity, `+` / `+=` merge, `add` / `remove` fold one order in
-or out. Money is integer cents and decayed sums are exact (see `decay`), so a customer's
-aggregate is the same whichever way its records' aggregates are combined, and taking an
-order out restores exactly the aggregate it was added to.
+An empty `ActivityAggregate(half_life_ms)` is the identity, `+` / `+=` merge, `add` /
+`remove` fold one order in or out. Money is integer cents and decayed sums are exact (see
+`decay`), so a customer's aggregate is the same whichever way its records' aggregates are
+combined, and taking an order out restores exactly the aggregate it was added to.
 
 Only the purchase span (first, previous, last purchase) is not invertible: removing the
 order at an end of the span needs the times of the orders that remain, which the caller
 (the ledger) holds.
-
->>> from unify.enrich.orders import HeldOrder
->>> DAY = 86_400_000
->>> a = ActivityAggregate(half_life_ms=90 * DAY)
->>> a.add(HeldOrder(1, ("pos", "1"), 0, 2000, "store", "S1", ("Lumen", "home", 2000)))
->>> b = ActivityAggregate(half_life_ms=90 * DAY)
->>> b.add(HeldOrder(1, ("erp", "9"), 10 * DAY, 500, "web", None, ("Playgrove", "toys", 500)))
->>> both = a + b
->>> both.orders, both.cents, both.first_ms, both.last_ms // DAY, both.channels
-(2, 2500, 0, 10, {'store': 1, 'web': 1})
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from heapq import nlargest
-from typing import Iterable
+from typing import Self
 
 from unify.enrich.decay import DecayedSums
 from unify.enrich.orders import HeldOrder, line_spend
@@ -41,7 +32,18 @@ def _count(counts: dict[str, int], key: str | None, delta: int) -> None:
 
 
 class ActivityAggregate:
-    """Order count, spend, purchase span, channel and store counts, decayed spend mixes."""
+    """Order count, spend, purchase span, channel and store counts, decayed spend mixes.
+
+    >>> from unify.enrich.orders import HeldOrder
+    >>> DAY = 86_400_000
+    >>> a = ActivityAggregate(half_life_ms=90 * DAY)
+    >>> a.add(HeldOrder(1, ("pos", "1"), 0, 2000, "store", "S1", ("Lumen", "home", 2000)))
+    >>> b = ActivityAggregate(half_life_ms=90 * DAY)
+    >>> b.add(HeldOrder(1, ("erp", "9"), 10 * DAY, 500, "web", None, ("Playgrove", "toys", 500)))
+    >>> both = a + b
+    >>> both.orders, both.cents, both.first_ms, both.last_ms // DAY, both.channels
+    (2, 2500, 0, 10, {'store': 1, 'web': 1})
+    """
 
     __slots__ = ("orders", "cents", "first_ms", "previous_ms", "last_ms", "channels", "stores",
                  "activity", "categories", "brands")
@@ -101,7 +103,7 @@ class ActivityAggregate:
         self.last_ms = top[0]
         self.previous_ms = top[1] if len(top) > 1 else None
 
-    def __iadd__(self, other: ActivityAggregate) -> ActivityAggregate:
+    def __iadd__(self, other: ActivityAggregate) -> Self:
         self.orders += other.orders
         self.cents += other.cents
         for mine, theirs in ((self.channels, other.channels), (self.stores, other.stores)):
@@ -139,5 +141,5 @@ class ActivityAggregate:
         return tuple(getattr(self, name) for name in self.__slots__)
 
     def __setstate__(self, state) -> None:
-        for name, value in zip(self.__slots__, state):
+        for name, value in zip(self.__slots__, state, strict=True):
             setattr(self, name, value)

@@ -7,23 +7,12 @@ scaled amounts are integers (`FRACTION_BITS` below the unit): moving the referen
 shift, and adding, removing and merging are exact. That is what lets orders arrive in any
 order, be corrected or cancelled, and records be merged and split without drift: removing
 everything that was added leaves exactly zero, which floats would not.
-
->>> sums = DecayedSums(half_life_ms=1000)
->>> sums.add("shoes", 1000, at_ms=0)      # amounts are integers (cents)
->>> sums.add("shoes", 1000, at_ms=1000)
->>> sums.value("shoes", as_of_ms=1000)    # 1000 halved once, plus 1000
-1500.0
->>> sums.remove("shoes", 1000, at_ms=0)
->>> sums.value("shoes", as_of_ms=2000)
-500.0
->>> sums.remove("shoes", 1000, at_ms=1000)
->>> len(sums), sums.value("shoes", as_of_ms=2000)
-(0, 0.0)
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from math import ldexp
-from typing import Iterator
+from typing import Self
 
 FRACTION_BITS = 32  # resolution below one unit of amount; 2**-32 cent is far below any rounding
 _MANTISSA_BITS = 62  # integers are cut to this many leading bits before becoming floats
@@ -52,6 +41,18 @@ class DecayedSums:
 
     `reference` only ever moves back (to the earliest contribution seen), so every stored
     contribution is a left shift of its own units. Keys whose sum returns to zero are dropped.
+
+    >>> sums = DecayedSums(half_life_ms=1000)
+    >>> sums.add("shoes", 1000, at_ms=0)      # amounts are integers (cents)
+    >>> sums.add("shoes", 1000, at_ms=1000)
+    >>> sums.value("shoes", as_of_ms=1000)    # 1000 halved once, plus 1000
+    1500.0
+    >>> sums.remove("shoes", 1000, at_ms=0)
+    >>> sums.value("shoes", as_of_ms=2000)
+    500.0
+    >>> sums.remove("shoes", 1000, at_ms=1000)
+    >>> len(sums), sums.value("shoes", as_of_ms=2000)
+    (0, 0.0)
     """
 
     __slots__ = ("half_life_ms", "reference", "units")
@@ -97,7 +98,7 @@ class DecayedSums:
             self._rebase(whole)
             self._put(key, -(units << (whole - self.reference)))
 
-    def __iadd__(self, other: DecayedSums) -> DecayedSums:
+    def __iadd__(self, other: DecayedSums) -> Self:
         if other.half_life_ms != self.half_life_ms:
             raise ValueError("cannot merge sums with different half-lives")
         if other.reference is None:

@@ -9,25 +9,10 @@ purchases advance the clock too). Features, value and churn are then read per cu
 A new purchase (first version of an order that names a record) is an example for the churn
 model only if its record already belongs to a customer; orders that arrive before their record
 still count in the features from the moment the record is linked.
-
->>> from unify.enrich.orders import OrderEvent
->>> DAY = 86_400_000
->>> customers = {("pos_customers", "7"): "C1"}
->>> members = {"C1": [("pos_customers", "7")]}
->>> enrichment = Enrichment()
->>> for n, day in enumerate([0, 20, 200]):
-...     order = {"customerSource": "pos_customers", "customerRef": "7", "orderedMs": day * DAY,
-...              "totalAmount": 10.0, "channel": "store", "lines": []}
-...     enrichment.apply(OrderEvent("pos_tickets", f"T{n}", "upsert", n, day * DAY, order),
-...                      customers.get, members.get)
->>> enrichment.features("C1", members.get, as_of_ms=200 * DAY).orders
-3
->>> enrichment.churn.metrics()["labels"], enrichment.churn.metrics()["positive_rate"]
-(2, 0.5)
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from unify.enrich.churn import ChurnModel, churn_inputs
 from unify.enrich.features import CustomerFeatures, FeatureSpec
@@ -39,10 +24,28 @@ MembersOf = Callable[[str], "Iterable[RecordId] | None"]
 
 
 class Enrichment:
-    """`lateness_ms`: how far behind the latest purchase time the churn clock stays, so
-    purchases arriving that late still count as "bought again" for earlier examples."""
+    """Each order change into the ledger and, when it is a new purchase, into the churn model.
 
-    def __init__(self, spec: FeatureSpec = FeatureSpec(), churn: ChurnModel | None = None,
+    `lateness_ms`: how far behind the latest purchase time the churn clock stays, so purchases
+    arriving that late still count as "bought again" for earlier examples.
+
+    >>> from unify.enrich.orders import OrderEvent
+    >>> DAY = 86_400_000
+    >>> customers = {("pos_customers", "7"): "C1"}
+    >>> members = {"C1": [("pos_customers", "7")]}
+    >>> enrichment = Enrichment()
+    >>> for n, day in enumerate([0, 20, 200]):
+    ...     order = {"customerSource": "pos_customers", "customerRef": "7", "orderedMs": day * DAY,
+    ...              "totalAmount": 10.0, "channel": "store", "lines": []}
+    ...     enrichment.apply(OrderEvent("pos_tickets", f"T{n}", "upsert", n, day * DAY, order),
+    ...                      customers.get, members.get)
+    >>> enrichment.features("C1", members.get, as_of_ms=200 * DAY).orders
+    3
+    >>> enrichment.churn.metrics()["labels"], enrichment.churn.metrics()["positive_rate"]
+    (2, 0.5)
+    """
+
+    def __init__(self, spec: FeatureSpec | None = None, churn: ChurnModel | None = None,
                  lateness_ms: int = 0):
         self.ledger = ActivityLedger(spec)
         self.churn = ChurnModel() if churn is None else churn

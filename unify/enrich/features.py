@@ -2,20 +2,6 @@
 
 Everything is relative to `as_of_ms`, an argument: recency, tenure and the decayed sums are
 evaluated there, never at the wall clock, so a replay gives the same features.
-
->>> from unify.enrich.aggregate import ActivityAggregate
->>> from unify.enrich.orders import HeldOrder
->>> spec = FeatureSpec(half_life_days=90)
->>> a = ActivityAggregate(spec.half_life_ms)
->>> a.add(HeldOrder(1, ("pos", "1"), 0, 4000, "store", "S1", ("Lumen", "home", 4000)))
->>> a.add(HeldOrder(1, ("pos", "1"), 90 * DAY, 1000, "web", None, ("Playgrove", "toys", 1000)))
->>> f = summarize(a, as_of_ms=180 * DAY, spec=spec)
->>> f.orders, f.total_spend, f.average_order_value, f.recency_days, f.tenure_days
-(2, 50.0, 25.0, 90.0, 180.0)
->>> f.category_spend                       # 40 halved twice, 10 halved once
-{'home': 10.0, 'toys': 5.0}
->>> [(a.name, round(a.score, 3), a.level) for a in f.top_categories]
-[('home', 0.667, 'very high'), ('toys', 0.333, 'high')]
 """
 from __future__ import annotations
 
@@ -46,7 +32,22 @@ class FeatureSpec:
 @dataclass(frozen=True)
 class CustomerFeatures:
     """A customer's purchase features at `as_of_ms`. Money is in the orders' currency units;
-    `monetary_value`, `decayed_orders` and the spend mixes are decayed with the half-life."""
+    `monetary_value`, `decayed_orders` and the spend mixes are decayed with the half-life.
+
+    >>> from unify.enrich.aggregate import ActivityAggregate
+    >>> from unify.enrich.orders import HeldOrder
+    >>> spec = FeatureSpec(half_life_days=90)
+    >>> a = ActivityAggregate(spec.half_life_ms)
+    >>> a.add(HeldOrder(1, ("pos", "1"), 0, 4000, "store", "S1", ("Lumen", "home", 4000)))
+    >>> a.add(HeldOrder(1, ("pos", "1"), 90 * DAY, 1000, "web", None, ("Playgrove", "toys", 1000)))
+    >>> f = summarize(a, as_of_ms=180 * DAY, spec=spec)
+    >>> f.orders, f.total_spend, f.average_order_value, f.recency_days, f.tenure_days
+    (2, 50.0, 25.0, 90.0, 180.0)
+    >>> f.category_spend                       # 40 halved twice, 10 halved once
+    {'home': 10.0, 'toys': 5.0}
+    >>> [(a.name, round(a.score, 3), a.level) for a in f.top_categories]
+    [('home', 0.667, 'very high'), ('toys', 0.333, 'high')]
+    """
 
     as_of_ms: int
     orders: int

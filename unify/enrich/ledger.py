@@ -12,28 +12,16 @@ order's contribution, a delete removes it (and keeps its position, so an older v
 arriving late cannot resurrect it).
 
 Memory: per live order one `HeldOrder`, its key string and its slots in the per-source and
-per-record indexes, about 450 bytes for an order of 1-3 lines (shared strings such as
-brands not counted); per deleted or anonymous order its key and position, about 90 bytes;
-per source record with orders one aggregate, about 2.2 KB for ~6 orders over ~9 brands (less for few
-brands and categories). `tests/unit/test_enrich_features.py` measures these.
-
->>> from unify.enrich.orders import OrderEvent
->>> ledger = ActivityLedger()
->>> order = {"customerSource": "pos_customers", "customerRef": "7", "orderedMs": 0,
-...          "totalAmount": 20.0, "channel": "store", "storeId": "S1", "lines": []}
->>> ledger.apply(OrderEvent("pos_tickets", "T1", "upsert", 1, 0, order))
->>> ledger.apply(OrderEvent("pos_tickets", "T2", "upsert", 2, 0, dict(order, totalAmount=5.0)))
->>> ledger.apply(OrderEvent("pos_tickets", "T1", "upsert", 1, 0, order))   # redelivery: no-op
->>> ledger.features([("pos_customers", "7")], as_of_ms=0).total_spend
-25.0
->>> ledger.apply(OrderEvent("pos_tickets", "T2", "delete", 3, 0, {}))
->>> ledger.features([("pos_customers", "7"), ("crm_contacts", "x")], as_of_ms=0).orders
-1
+per-record indexes, about 450 bytes for an order of 1-3 lines (shared strings such as brands
+not counted); per deleted or anonymous order its key and position, about 90 bytes; per
+source record with orders one aggregate, about 2.2 KB for ~6 orders over ~9 brands and ~6
+categories (it grows with the distinct brands and categories, not with the orders).
+`tests/unit/test_enrich_features.py` measures these.
 """
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from unify.enrich.aggregate import ActivityAggregate
 from unify.enrich.features import CustomerFeatures, FeatureSpec, summarize
@@ -41,8 +29,24 @@ from unify.enrich.orders import HeldOrder, OrderChange, RecordId, hold, record_o
 
 
 class ActivityLedger:
-    def __init__(self, spec: FeatureSpec = FeatureSpec()):
-        self.spec = spec
+    """Live orders by key and an activity aggregate per source record.
+
+    >>> from unify.enrich.orders import OrderEvent
+    >>> ledger = ActivityLedger()
+    >>> order = {"customerSource": "pos_customers", "customerRef": "7", "orderedMs": 0,
+    ...          "totalAmount": 20.0, "channel": "store", "storeId": "S1", "lines": []}
+    >>> ledger.apply(OrderEvent("pos_tickets", "T1", "upsert", 1, 0, order))
+    >>> ledger.apply(OrderEvent("pos_tickets", "T2", "upsert", 2, 0, dict(order, totalAmount=5.0)))
+    >>> ledger.apply(OrderEvent("pos_tickets", "T1", "upsert", 1, 0, order))   # redelivery: no-op
+    >>> ledger.features([("pos_customers", "7")], as_of_ms=0).total_spend
+    25.0
+    >>> ledger.apply(OrderEvent("pos_tickets", "T2", "delete", 3, 0, {}))
+    >>> ledger.features([("pos_customers", "7"), ("crm_contacts", "x")], as_of_ms=0).orders
+    1
+    """
+
+    def __init__(self, spec: FeatureSpec | None = None):
+        self.spec = spec or FeatureSpec()
         # Keyed by order source, then order key: no (source, key) tuple to keep per order.
         self._held: dict[str, dict[str, HeldOrder]] = {}  # live orders that name a record
         self._passive: dict[str, dict[str, int]] = {}  # position of deleted and anonymous orders
@@ -63,6 +67,11 @@ class ActivityLedger:
         """The position held for an order key (live, deleted or anonymous); None if never seen."""
         held = self._held.get(source, {}).get(key)
         return held.position if held is not None else self._passive.get(source, {}).get(key)
+
+    def record_of_order(self, source: str, key: str) -> RecordId | None:
+        """The source record a live order counts for; None if it counts for none."""
+        held = self._held.get(source, {}).get(key)
+        return None if held is None else held.record
 
     def is_new_purchase(self, change: OrderChange) -> bool:
         """Whether applying `change` would make a never-seen order count for a record: the

@@ -8,15 +8,6 @@ the absolute error |y - p| and raises `drift_detected` when its mean shifts.
 
 River's ROC AUC counts a confusion matrix per threshold; 100 thresholds keep its error well
 under 0.01 for probabilities spread over [0, 1].
-
->>> monitor = ChurnMonitor()
->>> for y, p in [(True, 0.9), (False, 0.2), (True, 0.7), (False, 0.4)]:
-...     monitor.update(y, p, at_ms=0)
->>> snapshot = monitor.snapshot()
->>> snapshot["labels"], snapshot["positive_rate"], snapshot["roc_auc"]
-(4, 0.5, 1.0)
->>> [(row["decile"], row["count"]) for row in snapshot["calibration"]]
-[(2, 1), (4, 1), (7, 1), (9, 1)]
 """
 from __future__ import annotations
 
@@ -26,6 +17,18 @@ DECILES = 10
 
 
 class ChurnMonitor:
+    """Running churn metrics; `update` with each matured label, `snapshot` to read them.
+
+    >>> monitor = ChurnMonitor()
+    >>> for y, p in [(True, 0.9), (False, 0.2), (True, 0.7), (False, 0.4)]:
+    ...     monitor.update(y, p, at_ms=0)
+    >>> snapshot = monitor.snapshot()
+    >>> snapshot["labels"], snapshot["positive_rate"], snapshot["roc_auc"]
+    (4, 0.5, 1.0)
+    >>> [(row["decile"], row["count"]) for row in snapshot["calibration"]]
+    [(2, 1), (4, 1), (7, 1), (9, 1)]
+    """
+
     def __init__(self, drift_delta: float = 0.002, roc_thresholds: int = 100):
         self.roc_auc = metrics.ROCAUC(n_thresholds=roc_thresholds)
         self.log_loss = metrics.LogLoss()

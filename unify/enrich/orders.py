@@ -3,15 +3,6 @@
 An order change is any object with `source`, `key`, `op` ("upsert" | "delete"), `position`,
 `event_ms` and `order` (the CDM SalesOrder dict) — `streams.codec.OrderChange` is one,
 `OrderEvent` is one for callers without it.
-
->>> event = OrderEvent("pos_tickets", "T1", "upsert", 3, 1_700_000_000_000, {
-...     "customerSource": "pos_customers", "customerRef": "100123", "orderedMs": 1_700_000_000_000,
-...     "totalAmount": 59.98, "currency": "USD", "storeId": "S012", "channel": "store",
-...     "lines": [{"product": "NWD-APP-0001", "brand": "Northwind", "category": "apparel",
-...                "quantity": 2, "price": 29.99}]})
->>> held = hold(event)
->>> held.record, held.cents, held.lines
-(('pos_customers', '100123'), 5998, ('Northwind', 'apparel', 5998))
 """
 from __future__ import annotations
 
@@ -20,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 RecordId = tuple[str, str]  # (source, key) of a source record, as the resolver names it
-OrderKey = tuple[str, str]  # (order source, order key)
 
 
 class OrderChange(Protocol):
@@ -34,7 +24,17 @@ class OrderChange(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OrderEvent:
-    """One decoded SalesOrder change as plain values."""
+    """One decoded SalesOrder change as plain values.
+
+    >>> event = OrderEvent("pos_tickets", "T1", "upsert", 3, 1_700_000_000_000, {
+    ...     "customerSource": "pos_customers", "customerRef": "100123", "orderedMs": 1_700_000_000_000,
+    ...     "totalAmount": 59.98, "currency": "USD", "storeId": "S012", "channel": "store",
+    ...     "lines": [{"product": "NWD-APP-0001", "brand": "Northwind", "category": "apparel",
+    ...                "quantity": 2, "price": 29.99}]})
+    >>> held = hold(event)
+    >>> held.record, held.cents, held.lines
+    (('pos_customers', '100123'), 5998, ('Northwind', 'apparel', 5998))
+    """
 
     source: str
     key: str
@@ -101,4 +101,4 @@ def hold(change: OrderChange, record: RecordId | None = None) -> HeldOrder:
 def line_spend(held: HeldOrder):
     """(brand, category, cents) of each line with spend."""
     flat = held.lines
-    return zip(flat[::3], flat[1::3], flat[2::3])
+    return zip(flat[::3], flat[1::3], flat[2::3], strict=True)

@@ -19,26 +19,11 @@ value is not discounted.
 Bands: at each fit the predicted values of the fitted customers are sorted and the exact cut
 points taken: `A` is the top 20 %, `B` the next 30 %, `C` the rest (`band_shares`); ties go to
 the better band. The same cut points apply until the next fit.
-
->>> from unify.enrich.features import DAY, FeatureSpec, summarize
->>> from unify.enrich.aggregate import ActivityAggregate
->>> from unify.enrich.orders import HeldOrder
->>> def customer(days, cents=5000, as_of=400):
-...     a = ActivityAggregate(FeatureSpec().half_life_ms)
-...     for d in days:
-...         a.add(HeldOrder(1, ("pos", "1"), d * DAY, cents, None, None))
-...     return summarize(a, as_of * DAY, FeatureSpec())
->>> base = [customer(range(s, 400, 30 + s)) for s in range(60)] + [customer([s]) for s in range(0, 300, 5)]
->>> model = LifetimeValueModel()
->>> model.fit(base)
->>> loyal, lapsed = model.predict_one(customer(range(0, 400, 20))), model.predict_one(customer([0, 20]))
->>> loyal.band, lapsed.band, loyal.predicted_value > 10 * lapsed.predicted_value
-('A', 'C', True)
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 from scipy.optimize import minimize
@@ -93,6 +78,24 @@ def _fit(nll, start, args) -> np.ndarray:
 
 
 class LifetimeValueModel:
+    """BG/NBD + Gamma-Gamma over `horizon_days`, with bands by `band_shares` of the fitted customers.
+
+    >>> from unify.enrich.features import DAY, FeatureSpec, summarize
+    >>> from unify.enrich.aggregate import ActivityAggregate
+    >>> from unify.enrich.orders import HeldOrder
+    >>> def customer(days, cents=5000, as_of=400):
+    ...     a = ActivityAggregate(FeatureSpec().half_life_ms)
+    ...     for d in days:
+    ...         a.add(HeldOrder(1, ("pos", "1"), d * DAY, cents, None, None))
+    ...     return summarize(a, as_of * DAY, FeatureSpec())
+    >>> base = [customer(range(s, 400, 30 + s)) for s in range(60)] + [customer([s]) for s in range(0, 300, 5)]
+    >>> model = LifetimeValueModel()
+    >>> model.fit(base)
+    >>> loyal, lapsed = model.predict_one(customer(range(0, 400, 20))), model.predict_one(customer([0, 20]))
+    >>> loyal.band, lapsed.band, loyal.predicted_value > 10 * lapsed.predicted_value
+    ('A', 'C', True)
+    """
+
     def __init__(self, horizon_days: float = 365.0, band_shares: tuple[float, float] = (0.2, 0.3)):
         if horizon_days <= 0 or min(band_shares) <= 0 or sum(band_shares) >= 1:
             raise ValueError("horizon_days must be positive and band shares positive, summing below 1")
@@ -103,11 +106,14 @@ class LifetimeValueModel:
         self.band_cuts: tuple[float, float] | None = None  # lowest predicted value of A, of B
 
     def fit(self, customers: Iterable[CustomerFeatures]) -> None:
-        """Fit on a snapshot of customers at one `as_of_ms`; customers without orders are skipped."""
+        """Fit on a snapshot of customers at one `as_of_ms`; customers without orders are skipped.
+
+        Raises ValueError with fewer than 10 buyers or no repeat buyer; the previous fit stays.
+        """
         rows = sorted(_summary(f) for f in customers if f.orders > 0 and f.first_purchase_ms is not None)
         if len(rows) < 10 or not any(row[0] > 0 for row in rows):
             raise ValueError("need at least 10 customers with orders, some of them repeat buyers")
-        x, t_x, big_t, m, n = (np.array(column, dtype=float) for column in zip(*rows))
+        x, t_x, big_t, m, n = (np.array(column, dtype=float) for column in zip(*rows, strict=True))
         self.bgnbd = tuple(np.exp(_fit(_bgnbd_nll, [0.0, np.log(big_t.mean() + 1), 0.0, 0.0],
                                        (x, t_x, big_t))).tolist())
         spenders = m > 0
