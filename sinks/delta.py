@@ -72,8 +72,13 @@ class DeltaSink:
             write_deltalake(str(path), empty, mode="append", schema_mode="merge")
 
     def _last_batch(self) -> int:
-        table = DeltaTable(str(self.lake / "checkpoints")).to_pyarrow_table(columns=["batch"])
-        return pc.max(table["batch"]).as_py() or 0 if table.num_rows else 0
+        """The highest batch in any log, from the Delta files' statistics (no data read)."""
+        last = 0
+        for name in self.schemas:
+            actions = pa.table(DeltaTable(str(self.lake / name)).get_add_actions(flatten=True))
+            if actions.num_rows and "max.batch" in actions.column_names:
+                last = max(last, pc.max(actions["max.batch"]).as_py() or 0)
+        return last
 
     def add(self, output: Output, orders: list[OrderChange], dead: list[dict],
             offsets: dict[tuple[str, int], tuple[int, int]], overrides: list = (),

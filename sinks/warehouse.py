@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from sinks.view_docs import VIEWS, column_doc
+from sinks.views import view_sql
 from unify.errors import UnifyError
 
 
@@ -39,107 +41,51 @@ def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.Du
     return con
 
 
-def _latest(table: str, keys: str, order: str = "batch DESC") -> str:
-    return (f"SELECT * FROM delta_scan('{table}') "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
+def _define(con, lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
+            temporary: bool = False) -> list[str]:
+    views = view_sql(lake, attributes, as_of_batch)
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    for name, sql in views.items():
+        con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
+    return list(views)
 
 
-def view_sql(lake: Path, attributes: tuple[str, ...]) -> dict[str, str]:
-    t = {name: str((Path(lake) / name).resolve()) for name in (
-        "customer_links_log", "customers_log", "sales_orders_log", "lineage", "dead_letters",
-        "checkpoints", "match_explanations_log", "generic_keys_log", "overrides_log",
-        "customer_features_log", "model_metrics_log")}
-    attrs = ", ".join(f'"{a}"' for a in attributes)
-    return {
-        "customer_links": f"""
-            SELECT source, source_key, customer_id, rule, score, matched_source, matched_key,
-                   event_at AS updated_at, first_at AS first_seen_at, {attrs}
-            FROM ({_latest(t['customer_links_log'], 'source, source_key')}) WHERE NOT deleted""",
-        "sales_orders": f"""
-            SELECT o.source, o.order_key, o.customer_source, o.customer_key, l.customer_id,
-                   o.ordered_at, o.total_amount, o.currency, o.store_id, o.channel, o.lines
-            FROM ({_latest(t['sales_orders_log'], 'source, order_key', 'position DESC, batch DESC')}) o
-            LEFT JOIN customer_links l ON l.source = o.customer_source AND l.source_key = o.customer_key
-            WHERE NOT o.deleted""",
-        "customer_features": f"""
-            SELECT f.customer_id, f.as_of, f.orders, f.total_spend, f.average_order_value,
-                   f.monetary_value, f.first_purchase_at, f.last_purchase_at, f.recency_days,
-                   f.tenure_days, f.orders_by_channel, f.orders_by_store, f.category_spend,
-                   f.brand_spend, f.top_brands, f.top_categories
-            FROM ({_latest(t['customer_features_log'], 'customer_id')}) f
-            JOIN ({_latest(t['customers_log'], 'customer_id')}) c USING (customer_id)
-            WHERE NOT c.deleted""",
-        "customer_scores": f"""
-            SELECT f.customer_id, f.as_of, f.churn_score, f.predicted_value, f.alive_probability,
-                   f.value_band, f.total_spend AS historical_value
-            FROM ({_latest(t['customer_features_log'], 'customer_id')}) f
-            JOIN ({_latest(t['customers_log'], 'customer_id')}) c USING (customer_id)
-            WHERE NOT c.deleted""",
-        "customer_brand_affinity": """
-            SELECT customer_id, b.rank AS rank, b.brand.name AS brand, b.brand.score AS score,
-                   b.brand.level AS level
-            FROM customer_features,
-                 LATERAL (SELECT unnest(top_brands) AS brand,
-                                 generate_subscripts(top_brands, 1) AS rank) b""",
-        "customer_category_affinity": """
-            SELECT customer_id, c.rank AS rank, c.category.name AS category,
-                   c.category.score AS score, c.category.level AS level
-            FROM customer_features,
-                 LATERAL (SELECT unnest(top_categories) AS category,
-                                 generate_subscripts(top_categories, 1) AS rank) c""",
-        "model_metrics": f"""
-            SELECT batch, written_at, as_of, labels, positive_rate, roc_auc, log_loss,
-                   expected_calibration_error, calibration, drift_detected, drifts, pending
-            FROM delta_scan('{t['model_metrics_log']}') ORDER BY batch""",
-        "dim_customer": f"""
-            WITH current AS ({_latest(t['customers_log'], 'customer_id')})
-            SELECT c.customer_id, {", ".join(f'c."{a}"' for a in attributes)},
-                   c.source_count, c.sources, c.winners, c.first_seen_at, c.updated_at,
-                   coalesce(f.orders, 0) AS order_count,
-                   coalesce(f.total_spend, 0) AS total_spend,
-                   f.average_order_value, f.first_purchase_at, f.last_purchase_at,
-                   f.recency_days, f.monetary_value,
-                   f.top_brands[1].name AS top_brand, f.top_categories[1].name AS top_category,
-                   s.churn_score, s.predicted_value, s.value_band
-            FROM current c
-            LEFT JOIN customer_features f USING (customer_id)
-            LEFT JOIN customer_scores s USING (customer_id)
-            WHERE NOT c.deleted""",
-        "customer_lineage": f"""
-            SELECT event, customer_id, from_ids, to_ids, "at", cause, batch
-            FROM ({_latest(t['lineage'], 'event, customer_id, from_ids, to_ids, "at", cause', 'batch')})
-            ORDER BY batch, seq""",
-        "match_explanations": f"""
-            SELECT l.customer_id, e.left_source, e.left_key, e.right_source, e.right_key,
-                   e.rule, e.level, e.score, e.conditions, e.written_at AS linked_at
-            FROM ({_latest(t['match_explanations_log'], 'left_source, left_key, right_source, right_key')}) e
-            JOIN customer_links l ON l.source = e.left_source AND l.source_key = e.left_key
-            WHERE NOT e.deleted""",
-        "generic_keys": f"""
-            SELECT attributes, value, records, written_at AS since
-            FROM ({_latest(t['generic_keys_log'], 'block_key')}) WHERE generic""",
-        "match_overrides": f"""
-            SELECT kind, left_source, left_key, right_source, right_key, "at", reason
-            FROM ({_latest(t['overrides_log'], 'left_source, left_key, right_source, right_key', '"at" DESC, batch DESC')})
-            WHERE kind <> 'clear'""",
-        "dead_letters": f"""
-            SELECT topic, "partition", "offset", reason, value, written_at
-            FROM ({_latest(t['dead_letters'], 'topic, "partition", "offset"', 'batch')})""",
-        "ingest_checkpoints": f"""
-            SELECT topic, "partition", max(next_offset) AS next_offset, sum(events) AS events,
-                   max(written_at) AS committed_at, max(batch) AS batch
-            FROM delta_scan('{t['checkpoints']}') GROUP BY topic, "partition" """,
-    }
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def create_views(path: Path, lake: Path, attributes: tuple[str, ...]) -> list[str]:
-    """(Re)create every view; returns their names. Holds the file only while it writes."""
+    """(Re)create every view with its documentation, in one transaction, so readers see the
+    old set or the new one. Holds the file only while it writes."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = connect(path)
     try:
-        views = view_sql(lake, attributes)
-        for name, sql in views.items():
-            con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
-        return list(views)
+        con.execute("BEGIN")
+        names = _define(con, lake, attributes)
+        for name in names:
+            con.execute(f"COMMENT ON VIEW {name} IS {_literal(VIEWS[name][0])}")
+            for (column,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [name]).fetchall():
+                doc = column_doc(name, column)
+                if doc:
+                    con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_literal(doc)}')
+        con.execute("COMMIT")
+        return names
     finally:
         con.close()
+
+
+def connect_as_of(lake: Path, attributes: tuple[str, ...], timestamp: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose views show the dimension as it was at `timestamp`."""
+    con = connect()
+    logs = [f"SELECT batch, written_at FROM delta_scan('{(Path(lake) / t).resolve()}')"
+            for t in ("checkpoints", "customer_links_log", "customers_log")]
+    try:
+        (batch,) = con.execute(f"SELECT max(batch) FROM ({' UNION ALL '.join(logs)}) WHERE written_at <= ?::TIMESTAMPTZ",
+                               [timestamp]).fetchone()
+    except duckdb.Error as exc:
+        raise WarehouseError(f"--as-of {timestamp!r}: {str(exc).splitlines()[0]}") from None
+    if batch is None:
+        raise WarehouseError(f"--as-of {timestamp}: the lake has no commit at or before that time")
+    _define(con, lake, attributes, as_of_batch=batch, temporary=True)
+    return con

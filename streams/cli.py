@@ -161,13 +161,16 @@ def produce(config_path, source_name, file):
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--lake", default=None, type=click.Path(file_okay=False),
               help="Query another lake (e.g. one written by unify resolve --lake).")
+@click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
+              help="Read the dimension as it was at this time (e.g. '2026-11-29 10:00:00+00').")
 @one_line_errors
-def sql(config_path, query, fmt, lake):
+def sql(config_path, query, fmt, lake, as_of):
     """Query the warehouse views (read-only)."""
-    from sinks.warehouse import connect
+    from sinks.warehouse import connect, connect_as_of
     import duckdb
     settings = _settings(config_path, lake)
-    con = connect(settings.warehouse, read_only=True)
+    con = (connect_as_of(settings.lake, settings.engine.attributes, as_of) if as_of
+           else connect(settings.warehouse, read_only=True))
     try:
         cur = con.execute(query)
         columns = [d[0] for d in cur.description] if cur.description else []
@@ -243,6 +246,20 @@ def resolve(config_path, inputs, lake, diff_lake):
         pairs.append((name, Path(file)))
     summary = resolve_files(settings, pairs)
     click.echo(json.dumps(summary, indent=2))
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Config whose attributes the views carry (default: the bundled example).")
+@click.option("--out", default="docs/data-dictionary.md", show_default=True, type=click.Path(dir_okay=False))
+@one_line_errors
+def docs(config_path, out):
+    """Write the data dictionary of every view and column (markdown)."""
+    from sinks.catalog_docs import render_data_dictionary
+    from streams.demo import BUNDLED_CONFIG
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(render_data_dictionary(_settings(config_path or str(BUNDLED_CONFIG))))
+    click.echo(f"wrote {out}")
 
 
 @main.command()

@@ -1,0 +1,116 @@
+"""The warehouse's views: their SQL over the lake's change logs, and their documentation.
+
+Every log row carries `batch`, the writer's commit sequence; a view reads the latest row per
+key. Filtering every log to `batch <= N` therefore gives the dimension exactly as it was
+after commit N: that is time travel (`unify sql --as-of`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+TABLES = ("customer_links_log", "customers_log", "sales_orders_log", "lineage", "dead_letters",
+          "checkpoints", "match_explanations_log", "generic_keys_log", "overrides_log",
+          "customer_features_log", "model_metrics_log")
+
+
+def _latest(source: str, keys: str, order: str = "batch DESC") -> str:
+    return (f"SELECT * FROM {source} "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
+
+
+def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None) -> dict[str, str]:
+    """Name -> SELECT of every view, in creation order (later views use earlier ones)."""
+    def src(table: str) -> str:
+        scan = f"delta_scan('{(Path(lake) / table).resolve()}')"
+        return scan if as_of_batch is None else f"(SELECT * FROM {scan} WHERE batch <= {as_of_batch})"
+
+    attrs = ", ".join(f'"{a}"' for a in attributes)
+    c_attrs = ", ".join(f'c."{a}"' for a in attributes)
+    current_customers = _latest(src("customers_log"), "customer_id")
+    features = _latest(src("customer_features_log"), "customer_id")
+    return {
+        "customer_links": f"""
+            SELECT source, source_key, customer_id, rule, score, matched_source, matched_key,
+                   event_at AS updated_at, first_at AS first_seen_at, {attrs}
+            FROM ({_latest(src('customer_links_log'), 'source, source_key')}) WHERE NOT deleted""",
+        "sales_orders": f"""
+            SELECT o.source, o.order_key, o.customer_source, o.customer_key, l.customer_id,
+                   o.ordered_at, o.total_amount, o.currency, o.store_id, o.channel, o.lines
+            FROM ({_latest(src('sales_orders_log'), 'source, order_key', 'position DESC, batch DESC')}) o
+            LEFT JOIN customer_links l ON l.source = o.customer_source AND l.source_key = o.customer_key
+            WHERE NOT o.deleted""",
+        "customer_features": f"""
+            SELECT f.customer_id, f.as_of, f.orders, f.total_spend, f.average_order_value,
+                   f.monetary_value, f.first_purchase_at, f.last_purchase_at, f.recency_days,
+                   f.tenure_days, f.orders_by_channel, f.orders_by_store, f.category_spend,
+                   f.brand_spend, f.top_brands, f.top_categories
+            FROM ({features}) f JOIN ({current_customers}) c USING (customer_id)
+            WHERE NOT c.deleted""",
+        "customer_scores": f"""
+            SELECT f.customer_id, f.as_of, f.churn_score, f.predicted_value, f.alive_probability,
+                   f.value_band, f.total_spend AS historical_value
+            FROM ({features}) f JOIN ({current_customers}) c USING (customer_id)
+            WHERE NOT c.deleted""",
+        "customer_brand_affinity": """
+            SELECT customer_id, b.rank AS rank, b.brand.name AS brand, b.brand.score AS score,
+                   b.brand.level AS level
+            FROM customer_features,
+                 LATERAL (SELECT unnest(top_brands) AS brand,
+                                 generate_subscripts(top_brands, 1) AS rank) b""",
+        "customer_category_affinity": """
+            SELECT customer_id, c.rank AS rank, c.category.name AS category,
+                   c.category.score AS score, c.category.level AS level
+            FROM customer_features,
+                 LATERAL (SELECT unnest(top_categories) AS category,
+                                 generate_subscripts(top_categories, 1) AS rank) c""",
+        "model_metrics": f"""
+            SELECT batch, written_at, as_of, labels, positive_rate, roc_auc, log_loss,
+                   expected_calibration_error, calibration, drift_detected, drifts, pending
+            FROM {src('model_metrics_log')} ORDER BY batch""",
+        "dim_customer": f"""
+            SELECT c.customer_id, {c_attrs},
+                   c.source_count, c.sources, c.winners, c.first_seen_at, c.updated_at,
+                   coalesce(f.orders, 0) AS order_count,
+                   coalesce(f.total_spend, 0) AS total_spend,
+                   f.average_order_value, f.first_purchase_at, f.last_purchase_at,
+                   f.recency_days, f.monetary_value,
+                   f.top_brands[1].name AS top_brand, f.top_categories[1].name AS top_category,
+                   s.churn_score, s.predicted_value, s.value_band
+            FROM ({current_customers}) c
+            LEFT JOIN customer_features f USING (customer_id)
+            LEFT JOIN customer_scores s USING (customer_id)
+            WHERE NOT c.deleted""",
+        "dim_customer_history": f"""
+            WITH versions AS (
+                SELECT *, lead(updated_at) OVER w AS next_at, lead(batch) OVER w AS next_batch
+                FROM {src('customers_log')}
+                WINDOW w AS (PARTITION BY customer_id ORDER BY updated_at, batch))
+            SELECT customer_id, {attrs}, source_count, sources,
+                   updated_at AS valid_from, next_at AS valid_to,
+                   next_batch IS NULL AS is_current, batch
+            FROM versions WHERE NOT deleted""",
+        "customer_lineage": f"""
+            SELECT event, customer_id, from_ids, to_ids, "at", cause, batch
+            FROM ({_latest(src('lineage'), 'event, customer_id, from_ids, to_ids, "at", cause', 'batch')})
+            ORDER BY batch, seq""",
+        "match_explanations": f"""
+            SELECT l.customer_id, e.left_source, e.left_key, e.right_source, e.right_key,
+                   e.rule, e.level, e.score, e.conditions, e.written_at AS linked_at
+            FROM ({_latest(src('match_explanations_log'), 'left_source, left_key, right_source, right_key')}) e
+            JOIN customer_links l ON l.source = e.left_source AND l.source_key = e.left_key
+            WHERE NOT e.deleted""",
+        "generic_keys": f"""
+            SELECT attributes, value, records, written_at AS since
+            FROM ({_latest(src('generic_keys_log'), 'block_key')}) WHERE generic""",
+        "match_overrides": f"""
+            SELECT kind, left_source, left_key, right_source, right_key, "at", reason
+            FROM ({_latest(src('overrides_log'), 'left_source, left_key, right_source, right_key', '"at" DESC, batch DESC')})
+            WHERE kind <> 'clear'""",
+        "dead_letters": f"""
+            SELECT topic, "partition", "offset", reason, value, written_at
+            FROM ({_latest(src('dead_letters'), 'topic, "partition", "offset"', 'batch')})""",
+        "ingest_checkpoints": f"""
+            SELECT topic, "partition", max(next_offset) AS next_offset, sum(events) AS events,
+                   max(written_at) AS committed_at, max(batch) AS batch
+            FROM {src('checkpoints')} GROUP BY topic, "partition" """,
+    }
