@@ -57,22 +57,23 @@ def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]
 
 
 def read_orders(lake: Path) -> list[OrderChange]:
-    """The lake's live orders, in event-time order, to rebuild activity state from."""
+    """The lake's current orders in event-time order (cancelled ones as deletes, so their
+    positions are known), to rebuild activity state from."""
     log = Path(lake) / "sales_orders_log"
     if not _has_rows(log):
         return []
     con = connect()
     try:
         rows = con.execute(f"""
-            SELECT source, order_key, position, customer_source, customer_key,
+            SELECT source, order_key, deleted, position, customer_source, customer_key,
                    epoch_ms(ordered_at), total_amount, currency, store_id, channel, lines
             FROM delta_scan('{log.resolve()}')
             QUALIFY row_number() OVER (PARTITION BY source, order_key ORDER BY position DESC, batch DESC) = 1
-               AND NOT deleted
-            ORDER BY ordered_at, source, order_key""").fetchall()
+            ORDER BY deleted, ordered_at, source, order_key""").fetchall()
     finally:
         con.close()
-    return [OrderChange(src, key, "upsert", pos, at, {
-        "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
-        "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})
-        for src, key, pos, cs, ck, at, amount, cur, store, channel, lines in rows]
+    return [OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
+        src, key, "upsert", pos, at, {
+            "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
+            "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})
+        for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in rows]

@@ -249,6 +249,21 @@ def resolve(config_path, inputs, lake, diff_lake):
 
 
 @main.command()
+@CONFIG
+@click.option("--vacuum", is_flag=True, help="Also delete files no longer referenced (older than the retention).")
+@click.option("--retention-hours", default=168, show_default=True,
+              help="With --vacuum: keep unreferenced files younger than this (0 deletes them all).")
+@one_line_errors
+def compact(config_path, vacuum, retention_hours):
+    """Rewrite the change logs to their current rows and merge small files."""
+    from sinks.compaction import compact as run
+    report = run(_settings(config_path).lake, vacuum, retention_hours)
+    _print_rows(["table", "rows before", "rows after", "files", "vacuumed", "seconds"],
+                [(n, r["rows_before"], r["rows_after"], r["files"], r["files_vacuumed"], r["seconds"])
+                 for n, r in report.items()], "table")
+
+
+@main.command()
 @click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="Config whose attributes the views carry (default: the bundled example).")
 @click.option("--out", default="docs/data-dictionary.md", show_default=True, type=click.Path(dir_okay=False))

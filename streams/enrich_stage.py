@@ -25,6 +25,10 @@ class EnrichStage:
         self._since_fit = refit_every_batches  # fit at the first batch with purchases
         self._dirty: set[str] = set()
 
+    def is_newer(self, change) -> bool:
+        held = self.enrichment.ledger.position(change.source, change.key)
+        return held is None or change.position > held
+
     def apply_order(self, change, resolver: Resolver) -> None:
         customer_of = resolver.ids.customer_of.get
         before = self.enrichment.ledger.record_of_order(change.source, change.key)

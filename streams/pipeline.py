@@ -81,12 +81,9 @@ class Pipeline:
             if isinstance(change, Change):
                 contacts += 1
                 self.resolver.apply(change)
-            else:
+            elif self.enrich.is_newer(change):  # replays and stale versions write nothing
                 self.enrich.apply_order(change, self.resolver)
-                key = (change.source, change.key)
-                held = orders.get(key)
-                if held is None or change.position > held.position:
-                    orders[key] = change
+                orders[(change.source, change.key)] = change
         output = self.resolver.drain()
         self.enrich.apply_lineage(output.lineage, self.resolver)
         features = self.enrich.rows({c.customer_id for c in output.customers}, self.resolver)
