@@ -248,6 +248,17 @@ def resolve(config_path, inputs, lake, diff_lake):
     click.echo(json.dumps(summary, indent=2))
 
 
+@main.command("export-cdm")
+@CONFIG
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder of the CDM export.")
+@one_line_errors
+def export_cdm(config_path, out):
+    """Write the dimension as a Common Data Model folder (model.json plus CSV partitions)."""
+    from sinks.cdm_export import export_cdm as run
+    summary = run(_settings(config_path).warehouse, Path(out))
+    click.echo(json.dumps(summary, indent=2, default=str))
+
+
 @main.command()
 @CONFIG
 @click.option("--vacuum", is_flag=True, help="Also delete files no longer referenced (older than the retention).")
