@@ -37,6 +37,7 @@ def make_config(tmp_path):
         data["lake"] = str(tmp_path / "lake")
         data["warehouse"] = str(tmp_path / "warehouse.duckdb")
         data["stream"].update({"app_id": f"test-{prefix}", "dead_letter_topic": f"{prefix}.dead-letters",
+                               "overrides_topic": f"{prefix}.overrides", "lineage_topic": f"{prefix}.lineage",
                                **stream})
         path = tmp_path / "unify.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -53,6 +54,10 @@ def running(args: list[str], log: Path):
                                 stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         yield proc
+    except BaseException:
+        tail = log.read_text(errors="replace").splitlines()[-40:]
+        print(f"--- last lines of {log} ---", *tail, sep="\n")
+        raise
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
