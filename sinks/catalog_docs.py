@@ -14,11 +14,11 @@ def render_data_dictionary(settings) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         lake, warehouse = Path(tmp) / "lake", Path(tmp) / "warehouse.duckdb"
         DeltaSink(lake, attributes)
-        names = create_views(warehouse, lake, attributes)
+        names = create_views(warehouse, lake, attributes, **settings.view_options)
         con = connect(warehouse, read_only=True)
         try:
             columns = {name: [(c, t) for c, t, *_ in con.execute(f"DESCRIBE {name}").fetchall()]
                        for name in names}
         finally:
             con.close()
-    return data_dictionary(columns)
+    return data_dictionary(columns, **settings.view_options)

@@ -93,6 +93,11 @@ MODEL_METRICS = pa.schema([
     ("drift_detected", pa.bool_()), ("drifts", pa.int64()), ("pending", pa.int64()),
 ])
 
+SEGMENT_EVENTS = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("segment", pa.string()), ("customer_id", pa.string()),
+    ("event", pa.string()),
+])
+
 CHECKPOINTS = pa.schema([
     ("batch", pa.int64()), ("written_at", TS), ("topic", pa.string()), ("partition", pa.int32()),
     ("next_offset", pa.int64()), ("events", pa.int64()),
@@ -110,6 +115,7 @@ def schemas(attributes) -> dict[str, pa.Schema]:
         "overrides_log": OVERRIDES,
         "customer_features_log": FEATURES,
         "model_metrics_log": MODEL_METRICS,
+        "segment_events_log": SEGMENT_EVENTS,
         "dead_letters": DEAD_LETTERS,
         "checkpoints": CHECKPOINTS,
     }

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-TABLES = ("customer_links_log", "customers_log", "sales_orders_log", "lineage", "dead_letters",
-          "checkpoints", "match_explanations_log", "generic_keys_log", "overrides_log",
-          "customer_features_log", "model_metrics_log")
 
 
 def _latest(source: str, keys: str, order: str = "batch DESC") -> str:
@@ -18,8 +15,15 @@ def _latest(source: str, keys: str, order: str = "batch DESC") -> str:
             f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
 
 
-def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None) -> dict[str, str]:
-    """Name -> SELECT of every view, in creation order (later views use earlier ones)."""
+def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
+             measures: dict[str, str] | None = None, segments: dict[str, str] | None = None) -> dict[str, str]:
+    """Name -> SELECT of every view, in creation order (later views use earlier ones).
+
+    `measures` (name -> SQL expression) become columns of `dim_customer`; `segments`
+    (name -> SQL predicate, which may use the measures) fill its `segments` list and get a
+    view `segment_<name>` each.
+    """
+    measures, segments = measures or {}, segments or {}
     def src(table: str) -> str:
         scan = f"delta_scan('{(Path(lake) / table).resolve()}')"
         return scan if as_of_batch is None else f"(SELECT * FROM {scan} WHERE batch <= {as_of_batch})"
@@ -68,18 +72,41 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
                    expected_calibration_error, calibration, drift_detected, drifts, pending
             FROM {src('model_metrics_log')} ORDER BY batch""",
         "dim_customer": f"""
-            SELECT c.customer_id, {c_attrs},
-                   c.source_count, c.sources, c.winners, c.first_seen_at, c.updated_at,
-                   coalesce(f.orders, 0) AS order_count,
-                   coalesce(f.total_spend, 0) AS total_spend,
-                   f.average_order_value, f.first_purchase_at, f.last_purchase_at,
-                   f.recency_days, f.monetary_value,
-                   f.top_brands[1].name AS top_brand, f.top_categories[1].name AS top_category,
-                   s.churn_score, s.predicted_value, s.value_band
-            FROM ({current_customers}) c
-            LEFT JOIN customer_features f USING (customer_id)
-            LEFT JOIN customer_scores s USING (customer_id)
-            WHERE NOT c.deleted""",
+            WITH recent AS (  -- spend in the last days of event time (the latest order's time)
+                SELECT customer_id,
+                       sum(total_amount) FILTER (WHERE ordered_at > latest - INTERVAL 30 DAY) AS spend_last_30_days,
+                       count(*) FILTER (WHERE ordered_at > latest - INTERVAL 30 DAY) AS orders_last_30_days,
+                       sum(total_amount) FILTER (WHERE ordered_at > latest - INTERVAL 90 DAY) AS spend_last_90_days
+                FROM sales_orders, (SELECT max(ordered_at) AS latest FROM sales_orders)
+                WHERE customer_id IS NOT NULL GROUP BY customer_id),
+            base AS (
+                SELECT c.customer_id, {c_attrs},
+                       c.source_count, c.sources, c.winners, c.first_seen_at, c.updated_at,
+                       coalesce(f.orders, 0) AS order_count,
+                       coalesce(f.total_spend, 0) AS total_spend,
+                       f.average_order_value, f.first_purchase_at, f.last_purchase_at,
+                       f.recency_days, f.monetary_value,
+                       coalesce(r.spend_last_30_days, 0) AS spend_last_30_days,
+                       coalesce(r.orders_last_30_days, 0) AS orders_last_30_days,
+                       coalesce(r.spend_last_90_days, 0) AS spend_last_90_days,
+                       f.top_brands[1].name AS top_brand, f.top_categories[1].name AS top_category,
+                       s.churn_score, s.predicted_value, s.value_band
+                FROM ({current_customers}) c
+                LEFT JOIN customer_features f USING (customer_id)
+                LEFT JOIN customer_scores s USING (customer_id)
+                LEFT JOIN recent r USING (customer_id)
+                WHERE NOT c.deleted),
+            measured AS (SELECT *{"".join(f", ({expr}) AS {name}" for name, expr in measures.items())} FROM base)
+            SELECT *, list_filter([{", ".join(f"CASE WHEN ({p}) THEN '{n}' END" for n, p in segments.items())}]::VARCHAR[],
+                                  s -> s IS NOT NULL) AS segments
+            FROM measured""",
+        **{f"segment_{name}": f"SELECT * FROM dim_customer WHERE list_contains(segments, '{name}')"
+           for name in segments},
+        "customer_segments": """
+            SELECT unnest(segments) AS segment, customer_id FROM dim_customer""",
+        "segment_events": f"""
+            SELECT segment, customer_id, event, written_at AS "at", batch
+            FROM {src('segment_events_log')} ORDER BY batch, written_at""",
         "dim_customer_history": f"""
             WITH versions AS (
                 SELECT *, lead(updated_at) OVER w AS next_at, lead(batch) OVER w AS next_batch

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from sinks.view_docs import VIEWS, column_doc
+from sinks.view_docs import column_doc, view_doc
 from sinks.views import view_sql
 from unify.errors import UnifyError
 
@@ -42,11 +42,16 @@ def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.Du
 
 
 def _define(con, lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
-            temporary: bool = False) -> list[str]:
-    views = view_sql(lake, attributes, as_of_batch)
+            temporary: bool = False, measures: dict | None = None, segments: dict | None = None) -> list[str]:
+    views = view_sql(lake, attributes, as_of_batch, measures, segments)
     kind = "TEMP VIEW" if temporary else "VIEW"
     for name, sql in views.items():
-        con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
+        try:
+            con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
+        except duckdb.Error as exc:
+            where = ("measures or segments" if name == "dim_customer" and (measures or segments)
+                     else f"view {name}")
+            raise WarehouseError(f"{where}: {str(exc).splitlines()[0]}; fix the SQL in the config") from None
     return list(views)
 
 
@@ -54,19 +59,20 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def create_views(path: Path, lake: Path, attributes: tuple[str, ...]) -> list[str]:
+def create_views(path: Path, lake: Path, attributes: tuple[str, ...],
+                 measures: dict | None = None, segments: dict | None = None) -> list[str]:
     """(Re)create every view with its documentation, in one transaction, so readers see the
     old set or the new one. Holds the file only while it writes."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = connect(path)
     try:
         con.execute("BEGIN")
-        names = _define(con, lake, attributes)
+        names = _define(con, lake, attributes, measures=measures, segments=segments)
         for name in names:
-            con.execute(f"COMMENT ON VIEW {name} IS {_literal(VIEWS[name][0])}")
+            con.execute(f"COMMENT ON VIEW {name} IS {_literal(view_doc(name, segments))}")
             for (column,) in con.execute(
                     "SELECT column_name FROM duckdb_columns() WHERE table_name = ?", [name]).fetchall():
-                doc = column_doc(name, column)
+                doc = column_doc(name, column, measures)
                 if doc:
                     con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {_literal(doc)}')
         con.execute("COMMIT")
@@ -75,7 +81,8 @@ def create_views(path: Path, lake: Path, attributes: tuple[str, ...]) -> list[st
         con.close()
 
 
-def connect_as_of(lake: Path, attributes: tuple[str, ...], timestamp: str) -> duckdb.DuckDBPyConnection:
+def connect_as_of(lake: Path, attributes: tuple[str, ...], timestamp: str, measures: dict | None = None,
+                  segments: dict | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory connection whose views show the dimension as it was at `timestamp`."""
     con = connect()
     logs = [f"SELECT batch, written_at FROM delta_scan('{(Path(lake) / t).resolve()}')"
@@ -87,5 +94,5 @@ def connect_as_of(lake: Path, attributes: tuple[str, ...], timestamp: str) -> du
         raise WarehouseError(f"--as-of {timestamp!r}: {str(exc).splitlines()[0]}") from None
     if batch is None:
         raise WarehouseError(f"--as-of {timestamp}: the lake has no commit at or before that time")
-    _define(con, lake, attributes, as_of_batch=batch, temporary=True)
+    _define(con, lake, attributes, as_of_batch=batch, temporary=True, measures=measures, segments=segments)
     return con

@@ -169,7 +169,7 @@ def sql(config_path, query, fmt, lake, as_of):
     from sinks.warehouse import connect, connect_as_of
     import duckdb
     settings = _settings(config_path, lake)
-    con = (connect_as_of(settings.lake, settings.engine.attributes, as_of) if as_of
+    con = (connect_as_of(settings.lake, settings.engine.attributes, as_of, **settings.view_options) if as_of
            else connect(settings.warehouse, read_only=True))
     try:
         cur = con.execute(query)

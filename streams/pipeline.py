@@ -5,12 +5,14 @@ path runs the same code. Bad input becomes a dead-letter entry; it never stops t
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from sinks.delta import DeltaSink
 from sinks.restore import read_orders, restore_resolver
+from sinks.segments import SegmentTracker
 from streams.enrich_stage import EnrichStage
 from streams.codec import SourceCodec, decode_override
 from unify.cdm import OrderChange
@@ -35,6 +37,7 @@ class BatchResult:
     orders: int
     dead: list[dict]
     lineage: list
+    segment_events: list[dict]
 
 
 class Pipeline:
@@ -49,6 +52,8 @@ class Pipeline:
         for change in read_orders(self.sink.lake):
             self.enrich.apply_order(change, self.resolver)
         self.enrich.rows(set(), self.resolver)  # the restored state is already in the lake
+        self.segments = SegmentTracker(self.sink.lake, engine.attributes, **settings.view_options)
+        self._segments_at = time.monotonic()
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
         orders: dict[tuple[str, str], OrderChange] = {}
@@ -90,5 +95,13 @@ class Pipeline:
         metrics = self.enrich.metrics_row() if orders else None
         self.sink.add(output, list(orders.values()), dead, offsets if record_offsets else {},
                       overrides, features, metrics)
-        self.sink.flush()
-        return BatchResult(events, contacts, len(orders), dead, output.lineage)
+        batch = self.sink.flush()
+        segment_events = []
+        if time.monotonic() - self._segments_at >= self.settings.stream.segments_every_seconds:
+            segment_events = self.update_segments(batch)
+        return BatchResult(events, contacts, len(orders), dead, output.lineage, segment_events)
+
+    def update_segments(self, batch: int | None = None) -> list[dict]:
+        """Segment membership changes since the last update (an SQL pass over the dimension)."""
+        self._segments_at = time.monotonic()
+        return self.segments.update(self.sink.batch - 1 if batch is None else batch)

@@ -5,10 +5,10 @@ Every problem is reported at once, one line each, naming the key and the fix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from unify.cdm import CONTACT_ATTRIBUTES
 from unify.comparators import COMPARATORS
@@ -26,6 +26,9 @@ class ConfigError(UnifyError):
     """The configuration is invalid; the message lists every problem, one per line."""
 
 
+IDENTIFIER = r"^[a-z_][a-z0-9_]*$"  # measure and segment names become SQL column and view names
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,6 +44,8 @@ class StreamModel(_Strict):
     dead_letter_topic: str = "unify.dead-letters"
     overrides_topic: str = "unify.overrides"
     lineage_topic: str = "unify.lineage"
+    segment_events_topic: str = "unify.segment-events"
+    segments_every_seconds: float = Field(10.0, ge=0)
     max_event_bytes: int = Field(1_000_000, gt=0)
     partitions: int = Field(1, gt=0)
     session_timeout: float = Field(10.0, gt=1)
@@ -110,6 +115,8 @@ class ConfigModel(_Strict):
     match: MatchModel
     survivorship: SurvivorshipModel = SurvivorshipModel()
     enrich: EnrichModel = EnrichModel()
+    measures: dict[Annotated[str, StringConstraints(pattern=IDENTIFIER)], str] = {}
+    segments: dict[Annotated[str, StringConstraints(pattern=IDENTIFIER)], str] = {}
 
 
 class Settings:
@@ -124,6 +131,11 @@ class Settings:
         self.warehouse = ((base / model.warehouse).resolve() if model.warehouse
                           else self.lake.with_name(self.lake.name + ".duckdb"))
         self.engine = _engine_spec(model)
+
+    @property
+    def view_options(self) -> dict:
+        """Measures and segments, as the warehouse's views take them."""
+        return {"measures": dict(self.model.measures), "segments": dict(self.model.segments)}
 
     @property
     def input_topics(self) -> list[str]:

@@ -41,6 +41,7 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
     sources = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
     dead_letters = app.topic(stream.dead_letter_topic, key_serializer="raw", value_serializer="raw")
     lineage = app.topic(stream.lineage_topic, key_serializer="raw", value_serializer="raw")
+    segment_events = app.topic(stream.segment_events_topic, key_serializer="raw", value_serializer="raw")
 
     @app.agent(sources, concurrency=1, name="unify")
     async def unify(events_stream):
@@ -57,7 +58,11 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
                 await lineage.send(key=e.customer_id.encode(), value=json.dumps({
                     "event": e.event, "customer_id": e.customer_id, "from_ids": list(e.from_ids),
                     "to_ids": list(e.to_ids), "at_ms": e.at_ms, "cause": e.cause}).encode())
-            if result.dead or result.lineage:
+            for e in result.segment_events:
+                await segment_events.send(key=e["customer_id"].encode(), value=json.dumps(
+                    {"segment": e["segment"], "customer_id": e["customer_id"], "event": e["event"],
+                     "at_ms": e["written_at"]}).encode())
+            if result.dead or result.lineage or result.segment_events:
                 await app.producer.flush()  # delivered before the batch is acked
             log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
                      result.events, result.contacts, result.orders, len(result.dead))
@@ -67,7 +72,8 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
 
 def prepare_topics(settings: Settings, bootstrap: str) -> None:
     stream = settings.stream
-    ensure_topics(bootstrap, settings.input_topics + [stream.dead_letter_topic, stream.lineage_topic],
+    ensure_topics(bootstrap, settings.input_topics + [stream.dead_letter_topic, stream.lineage_topic,
+                                                      stream.segment_events_topic],
                   stream.partitions, compacted=[stream.lineage_topic])
 
 
@@ -75,7 +81,7 @@ def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> No
     """Prepare topics, lake and views, restore state, then run until a signal stops it."""
     prepare_topics(settings, bootstrap)
     pipeline = Pipeline(settings)
-    create_views(settings.warehouse, settings.lake, settings.engine.attributes)
+    create_views(settings.warehouse, settings.lake, settings.engine.attributes, **settings.view_options)
     app = build_app(settings, bootstrap, pipeline)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
