@@ -78,11 +78,18 @@ def phone(value: str, region: str = "US") -> str | None:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_SLASH_DATE = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+
+
 def birth_date(value: str, order: str = "ymd") -> str | None:
     """ISO date from several formats; `order` (ymd, dmy, mdy) settles ambiguous ones."""
     raw = value.strip()
     if not raw:
         return None
+    fast = _fast_date(raw, order)  # the common shapes, without dateutil's cost
+    if fast is not None:
+        return fast
     try:
         parsed = dateparser.parse(
             raw, dayfirst=order == "dmy", yearfirst=order == "ymd", default=datetime(1900, 1, 1)
@@ -90,6 +97,20 @@ def birth_date(value: str, order: str = "ymd") -> str | None:
     except (ValueError, OverflowError) as exc:
         raise InvalidRecord(f"unparseable date {raw[:40]!r}") from exc
     return parsed.date().isoformat()
+
+
+def _fast_date(raw: str, order: str) -> str | None:
+    if m := _ISO_DATE.match(raw):
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    elif (m := _SLASH_DATE.match(raw)) and order in ("dmy", "mdy"):
+        a, b, y = int(m[1]), int(m[2]), int(m[3])
+        d, mo = (a, b) if order == "dmy" else (b, a)
+    else:
+        return None
+    try:
+        return date(y, mo, d).isoformat()
+    except ValueError:
+        return None  # let the full parser decide (it may read the fields another way)
 
 
 def postal_code(value: str, country: str = "US") -> str | None:
@@ -183,9 +204,12 @@ def parse_timestamp_ms(value: object) -> int:
         return int(value if value > 10**11 else value * 1000)
     if isinstance(value, str):
         try:
-            parsed = dateparser.isoparse(value)
-        except ValueError as exc:
-            raise InvalidRecord(f"unparseable timestamp {value[:40]!r}") from exc
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            try:
+                parsed = dateparser.isoparse(value)
+            except ValueError as exc:
+                raise InvalidRecord(f"unparseable timestamp {value[:40]!r}") from exc
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
         return int(parsed.timestamp() * 1000)

@@ -60,7 +60,7 @@ class Enrichment:
         self.advance(ordered_ms - self.lateness_ms)
         customer = customer_of(record_of(change.order))
         if customer is not None:
-            x = churn_inputs(self.features(customer, members_of, ordered_ms))
+            x = churn_inputs(self.ledger.features(members_of(customer) or (), ordered_ms, mixes=False))
             self.churn.observe(customer, x, ordered_ms)
 
     def apply_lineage(self, event) -> None:

@@ -74,11 +74,14 @@ def _days(later: int | None, earlier: int | None) -> float | None:
     return None if later is None or earlier is None else (later - earlier) / DAY
 
 
-def summarize(aggregate: ActivityAggregate, as_of_ms: int, spec: FeatureSpec) -> CustomerFeatures:
+def summarize(aggregate: ActivityAggregate, as_of_ms: int, spec: FeatureSpec,
+              mixes: bool = True) -> CustomerFeatures:
+    """`mixes=False` skips the brand and category spend and affinities (the costly part),
+    for callers that need only the activity measures, such as the churn model's inputs."""
     if aggregate.half_life_ms != spec.half_life_ms:
         raise ValueError("aggregate was built with another half-life than the spec")
-    categories = aggregate.categories.values(as_of_ms)
-    brands = aggregate.brands.values(as_of_ms)
+    categories = aggregate.categories.values(as_of_ms) if mixes else {}
+    brands = aggregate.brands.values(as_of_ms) if mixes else {}
     return CustomerFeatures(
         as_of_ms=as_of_ms,
         orders=aggregate.orders,

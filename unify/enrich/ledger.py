@@ -119,6 +119,6 @@ class ActivityLedger:
                 total += aggregate
         return total
 
-    def features(self, records: Iterable[RecordId], as_of_ms: int) -> CustomerFeatures:
+    def features(self, records: Iterable[RecordId], as_of_ms: int, mixes: bool = True) -> CustomerFeatures:
         """Features of the customer made of `records`, at event time `as_of_ms`."""
-        return summarize(self.aggregate(records), as_of_ms, self.spec)
+        return summarize(self.aggregate(records), as_of_ms, self.spec, mixes)

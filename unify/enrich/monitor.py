@@ -29,7 +29,7 @@ class ChurnMonitor:
     [(2, 1), (4, 1), (7, 1), (9, 1)]
     """
 
-    def __init__(self, drift_delta: float = 0.002, roc_thresholds: int = 100):
+    def __init__(self, drift_delta: float = 0.002, roc_thresholds: int = 50):
         self.roc_auc = metrics.ROCAUC(n_thresholds=roc_thresholds)
         self.log_loss = metrics.LogLoss()
         self.detector = drift.ADWIN(delta=drift_delta)
