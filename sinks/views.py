@@ -90,10 +90,9 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
                        coalesce(r.orders_last_30_days, 0) AS orders_last_30_days,
                        coalesce(r.spend_last_90_days, 0) AS spend_last_90_days,
                        f.top_brands[1].name AS top_brand, f.top_categories[1].name AS top_category,
-                       s.churn_score, s.predicted_value, s.value_band
+                       f.churn_score, f.predicted_value, f.value_band
                 FROM ({current_customers}) c
-                LEFT JOIN customer_features f USING (customer_id)
-                LEFT JOIN customer_scores s USING (customer_id)
+                LEFT JOIN ({features}) f USING (customer_id)
                 LEFT JOIN recent r USING (customer_id)
                 WHERE NOT c.deleted),
             measured AS (SELECT *{"".join(f", ({expr}) AS {name}" for name, expr in measures.items())} FROM base)

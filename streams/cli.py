@@ -342,24 +342,34 @@ def override(config_path, kind, left, right, reason):
 @click.option("--port", default=5433, show_default=True, help="PostgreSQL wire protocol port.")
 @click.option("--user", default="unify", show_default=True, help="The one user clients log in as.")
 @click.option("--idle-timeout", default=300.0, show_default=True, help="Seconds before an idle connection is closed.")
+@click.option("--dashboard-port", default=8080, show_default=True, help="Port of the live dashboard page.")
 @one_line_errors
-def serve(config_path, host, port, user, idle_timeout):
-    """Serve the views over the PostgreSQL protocol (read-only; password in UNIFY_SERVE_PASSWORD)."""
+def serve(config_path, host, port, user, idle_timeout, dashboard_port):
+    """Serve the views over the PostgreSQL protocol (read-only; password in UNIFY_SERVE_PASSWORD)
+    and the live dashboard page."""
     import asyncio
+    from sinks.dashboard import serve_dashboard
     from sinks.sql_endpoint import serve as serve_sql
     settings = _settings(config_path)
     password = os.environ.get("UNIFY_SERVE_PASSWORD")
     if not password:
         raise click.UsageError("set UNIFY_SERVE_PASSWORD to the password clients must use")
-    click.echo(f"serving {settings.warehouse} on postgresql://{user}@{host}:{port}/unify (read-only)", err=True)
-    asyncio.run(serve_sql(settings.warehouse, host=host, port=port, user=user, password=password,
-                          idle_timeout=idle_timeout))
+
+    async def serve_both():
+        await asyncio.gather(
+            serve_sql(settings.warehouse, host=host, port=port, user=user, password=password,
+                      idle_timeout=idle_timeout),
+            serve_dashboard(settings.warehouse, host=host, port=dashboard_port))
+
+    click.echo(f"serving {settings.warehouse} on postgresql://{user}@{host}:{port}/unify (read-only)"
+               f" and the dashboard on http://{host}:{dashboard_port}/", err=True)
+    asyncio.run(serve_both())
 
 
 @main.command()
 @click.option("-c", "--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="Config whose rules are measured (default: the bundled example).")
-@click.option("--suite", "suites", multiple=True, type=click.Choice(["accuracy", "core"]),
+@click.option("--suite", "suites", multiple=True, type=click.Choice(["accuracy", "core", "pipeline"]),
               help="Run only these suites (repeatable; default: all).")
 @click.option("--people", default=5000, show_default=True, help="People per world for the accuracy suite.")
 @click.option("--large", is_flag=True, help="Also measure the core at 1,000,000 records.")
@@ -370,7 +380,7 @@ def bench(config_path, suites, people, large, out):
     from bench.report import save
     from streams.demo import BUNDLED_CONFIG
     settings = _settings(config_path or str(BUNDLED_CONFIG))
-    suites = suites or ("accuracy", "core")
+    suites = suites or ("accuracy", "core", "pipeline")
     if "accuracy" in suites:
         from bench.accuracy import run_accuracy
         save(Path(out), "accuracy", run_accuracy(settings, people))
@@ -378,6 +388,12 @@ def bench(config_path, suites, people, large, out):
         from bench.core import run_core
         sizes = [10_000, 100_000] + ([1_000_000] if large else [])
         save(Path(out), "core", run_core(settings, sizes))
+    if "pipeline" in suites:
+        from bench.pipeline import run_pipeline
+        worlds = [10_000, 100_000] + ([1_000_000] if large else [])
+        figures = {str(n): run_pipeline(settings, n, [1_000, 5_000], Path(out) / "work" / str(n))
+                   for n in worlds}
+        save(Path(out), "pipeline", figures)
     click.echo(f"wrote {Path(out) / 'results.json'} and {Path(out) / 'results.md'}")
 
 

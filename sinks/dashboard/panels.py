@@ -16,7 +16,8 @@ from sinks.dashboard.timeline import timeline
 CHURN_BINS = 10
 AT_RISK = 0.5  # churn score from which a customer counts as at risk
 TOP_BRANDS = 10
-# Column names a `segments` view may use for the segment's size when it has one row per segment.
+SEGMENT_VIEWS = ("segments", "customer_segments")  # the first one present is shown
+# Column names a segments view may use for a segment's size when it has one row per segment.
 _SEGMENT_SIZES = ("customers", "customer_count", "size", "members")
 
 
@@ -66,11 +67,10 @@ def sources(cursor: duckdb.DuckDBPyConnection) -> dict:
 def ingest(cursor: duckdb.DuckDBPyConnection) -> dict:
     """Events applied per topic and the wall-clock time of the last Delta commit."""
     rows = cursor.execute(
-        "SELECT topic, count(*), sum(next_offset), sum(events), epoch_ms(max(committed_at)), max(batch) "
+        "SELECT topic, count(*), sum(next_offset), sum(events), epoch_ms(max(committed_at)) "
         "FROM ingest_checkpoints GROUP BY topic ORDER BY topic").fetchall()
     topics = [{"topic": topic, "partitions": partitions, "next_offset": offsets, "events": events,
-               "committed_at": committed, "batch": batch}
-              for topic, partitions, offsets, events, committed, batch in rows]
+               "committed_at": committed} for topic, partitions, offsets, events, committed in rows]
     commits = [t["committed_at"] for t in topics if t["committed_at"] is not None]
     return {"topics": topics, "events": sum(t["events"] for t in topics),
             "last_commit_at": max(commits) if commits else None,
@@ -100,22 +100,23 @@ def brands(cursor: duckdb.DuckDBPyConnection) -> dict:
 
 
 def segments(cursor: duckdb.DuckDBPyConnection) -> dict:
-    """Segment sizes from a `segments` view with a `segment` column, if the warehouse has one.
+    """Segment sizes, when the warehouse has a segments view with a `segment` column and rows.
 
     Either one row per segment with its size (a column named like `customers` or `size`), or
     one row per member, counted (distinct `customer_id` when there is one).
     """
-    columns = {name for name, in cursor.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'segments' "
-        "AND schema_name = current_schema()").fetchall()}
-    if "segment" not in columns:
+    columns = dict(cursor.execute(
+        "SELECT table_name, list(column_name) FROM duckdb_columns() WHERE schema_name = current_schema() "
+        "AND table_name IN (SELECT unnest(?)) GROUP BY table_name", [list(SEGMENT_VIEWS)]).fetchall())
+    view = next((name for name in SEGMENT_VIEWS if "segment" in columns.get(name, ())), None)
+    if view is None:
         return {"available": False, "segments": []}
-    size = next((f'sum("{c}")' for c in _SEGMENT_SIZES if c in columns),
-                "count(DISTINCT customer_id)" if "customer_id" in columns else "count(*)")
-    rows = cursor.execute(f"SELECT segment::VARCHAR, {size} FROM segments "
+    size = next((f'sum("{c}")' for c in _SEGMENT_SIZES if c in columns[view]),
+                "count(DISTINCT customer_id)" if "customer_id" in columns[view] else "count(*)")
+    rows = cursor.execute(f'SELECT segment::VARCHAR, {size} FROM "{view}" '
                           "GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST").fetchall()
-    return {"available": True, "segments": [{"segment": name, "customers": int(count or 0)}
-                                            for name, count in rows]}
+    return {"available": bool(rows), "segments": [{"segment": name, "customers": int(count or 0)}
+                                                  for name, count in rows]}
 
 
 PANELS = {"summary": summary, "timeline": timeline, "sources": sources, "ingest": ingest,

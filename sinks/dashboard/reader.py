@@ -16,6 +16,8 @@ from sinks.sql_endpoint.engine import Engine
 
 
 class PanelReader:
+    """Answers panel requests from one Engine, on the executor's threads."""
+
     def __init__(self, engine: Engine, executor: concurrent.futures.Executor, *,
                  fresh_for: float = 2.0, view_refresh: float = 30.0):
         self._engine, self._executor = engine, executor

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,7 +29,7 @@ async def listening(warehouse: Path, *, host: str = "127.0.0.1", port: int = 808
         try:
             await web.TCPSite(runner, host, port).start()
         except OSError as exc:
-            raise DashboardError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+            raise DashboardError(f"cannot listen on {host}:{port} ({os.strerror(exc.errno) if exc.errno else exc})") from None
         yield runner.addresses[0][1]
     finally:
         await runner.cleanup()
@@ -45,7 +46,7 @@ class DashboardServer:
 
     def __init__(self, warehouse: Path, *, host: str = "127.0.0.1", port: int = 8080,
                  view_refresh: float = 30.0):
-        self._options = dict(warehouse=warehouse, host=host, port=port, view_refresh=view_refresh)
+        self._options = {"warehouse": warehouse, "host": host, "port": port, "view_refresh": view_refresh}
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None

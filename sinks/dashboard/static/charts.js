@@ -41,6 +41,7 @@ function frame(container, { label, domain, yMax, formatY }) {
   const height = container.clientHeight;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": label });
   container.replaceChildren(root);
+  document.getElementById("tooltip").hidden = true; // it may belong to the drawing just replaced
   const [x0, x1] = domain;
   const left = MARGIN.left;
   const right = width - MARGIN.right;
@@ -105,21 +106,23 @@ export function lineChart(container, { label, points, x, series, domain, ticks, 
   const yMax = Math.max(...points.flatMap((p) => series.map((s) => p[s.key])));
   const plot = frame(container, { label, domain, yMax, formatY });
   xLabels(plot, ticks, formatX);
-  for (const { key } of series) {
+  series.forEach(({ key }, i) => {
     const coords = points.map((p) => `${plot.x(x(p)).toFixed(1)},${plot.y(p[key]).toFixed(1)}`);
-    const base = `${plot.x(x(points[0])).toFixed(1)},${plot.y(0)}`;
-    const end = `${plot.x(x(points[points.length - 1])).toFixed(1)},${plot.y(0)}`;
-    svg("polygon", { class: `area-${key}`, points: [base, ...coords, end].join(" ") }, plot.root);
+    if (i === 0) { // one shaded area only: overlapping tints would muddy each other
+      const base = `${plot.x(x(points[0])).toFixed(1)},${plot.y(0)}`;
+      const end = `${plot.x(x(points[points.length - 1])).toFixed(1)},${plot.y(0)}`;
+      svg("polygon", { class: `area-${key}`, points: [base, ...coords, end].join(" ") }, plot.root);
+    }
     svg("polyline", { class: `series-${key}`, points: coords.join(" "), "stroke-linejoin": "round" }, plot.root);
-  }
+  });
   hover(plot, points.map(x),
     (i) => [title(points[i]), ...series.map((s) => `${s.name}: ${formatY(points[i][s.key])}`)],
     (i) => series.map((s) => ({ cx: plot.x(x(points[i])), cy: plot.y(points[i][s.key]), class: `dot-${s.key}` })));
 }
 
 // Stacked columns spanning [from, to) on x; `stacks` are [{key, name, cls?(column)}].
-export function columnChart(container, { label, columns, stacks, domain, ticks, formatX, formatY, title, valueLabels }) {
-  if (!columns.length) return showEmpty(container, "No data yet");
+export function columnChart(container, { label, columns, stacks, domain, ticks, formatX, formatY, title, valueLabels, emptyText }) {
+  if (!columns.length) return showEmpty(container, emptyText ?? "No data yet");
   const total = (c) => stacks.reduce((sum, s) => sum + c[s.key], 0);
   const plot = frame(container, { label, domain, yMax: Math.max(...columns.map(total)), formatY });
   xLabels(plot, ticks, formatX);

@@ -8,7 +8,7 @@ const DAY = 24 * HOUR;
 const FRESH_MS = 2 * MINUTE; // a running worker commits every batch, so minutes mean it stopped
 const STALE_MS = 15 * MINUTE;
 
-const state = { window: "all", data: {}, lastCommitAt: null, clockSkew: 0, updatedAt: null };
+const state = { window: "all", raw: {}, data: {}, lastCommitAt: null, clockSkew: 0, updatedAt: null };
 
 const numbers = new Intl.NumberFormat();
 const percent = new Intl.NumberFormat(undefined, { style: "percent", maximumFractionDigits: 1 });
@@ -35,8 +35,8 @@ function timeFormat(width) {
 
 // Evenly spaced bucket boundaries, as many as fit the chart's width.
 function timeTicks(container, start, buckets, width) {
-  const count = Math.max(2, Math.min(buckets + 1, Math.floor(container.clientWidth / 150)));
-  return Array.from({ length: count }, (_, i) => start + Math.round((i * buckets) / (count - 1)) * width);
+  const n = Math.max(2, Math.min(buckets + 1, Math.floor(container.clientWidth / 150)));
+  return Array.from({ length: n }, (_, i) => start + Math.round((i * buckets) / (n - 1)) * width);
 }
 
 function renderSummary(s) {
@@ -45,7 +45,6 @@ function renderSummary(s) {
   setText("kpi-records", count(s.source_records));
   setText("kpi-records-note", `${count(s.linked_records)} linked to another record`);
   setText("kpi-match-rate", s.match_rate == null ? "—" : percent.format(s.match_rate));
-  setText("kpi-match-rate-note", "of records linked to another");
   setText("kpi-merges-splits", `${count(s.merges)} · ${count(s.splits)}`);
   setText("kpi-auc", s.model_roc_auc == null ? "—" : s.model_roc_auc.toFixed(3));
   setText("kpi-auc-note", s.model_labels ? `from ${count(s.model_labels)} labelled outcomes` : "no labelled outcomes yet");
@@ -69,9 +68,12 @@ function renderTimeline(t) {
     series: [{ key: "records", name: "Source records" }, { key: "customers", name: "Customers" }],
     formatX: (v) => format.format(v), formatY: count, title: (b) => `Up to ${format.format(b.at + t.width)}`,
   });
+  const merges = t.buckets.reduce((n, b) => n + b.merges, 0);
+  const splits = t.buckets.reduce((n, b) => n + b.splits, 0);
   columnChart(changes, {
-    label: `Merges and splits per ${t.unit}: ${count(t.buckets.reduce((n, b) => n + b.merges, 0))} merges and ${count(t.buckets.reduce((n, b) => n + b.splits, 0))} splits in this window`,
-    columns: t.buckets.map((b) => ({ ...b, from: b.at, to: b.at + t.width })),
+    label: `Merges and splits per ${t.unit}: ${count(merges)} merges and ${count(splits)} splits in this window`,
+    columns: merges + splits ? t.buckets.map((b) => ({ ...b, from: b.at, to: b.at + t.width })) : [],
+    emptyText: "No merges or splits in this window",
     stacks: [{ key: "merges", name: "Merges" }, { key: "splits", name: "Splits" }],
     domain, ticks: timeTicks(changes, start, t.buckets.length, t.width),
     formatX: (v) => format.format(v), formatY: count, title: label,
@@ -117,7 +119,7 @@ function renderChurn(c) {
   const columns = c.bins.map((b) => ({ ...b, risky: b.from >= c.at_risk_from }));
   columnChart(byId("churn-chart"), {
     label: `Customers per churn-score band; ${count(c.at_risk)} at risk`,
-    columns: c.bins.some((b) => b.customers) ? columns : [],
+    columns: c.bins.some((b) => b.customers) ? columns : [], emptyText: "No churn scores yet",
     stacks: [{ key: "customers", name: "Customers", cls: (b) => (b.risky ? "col-risk" : "col-churn") }],
     domain: [0, 1], ticks: [0, 0.2, 0.4, 0.6, 0.8, 1], formatX: (v) => v.toFixed(1), formatY: count,
     title: (b) => `Churn score ${band(b)}`, valueLabels: true,
@@ -146,8 +148,11 @@ const PANELS = {
 
 async function load(name) {
   const response = await fetch(`/api/${name}${name === "timeline" ? `?window=${state.window}` : ""}`, { cache: "no-store" });
-  const body = await response.json();
+  const text = await response.text();
+  const body = JSON.parse(text);
   if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  if (state.raw[name] === text) return; // unchanged: keep the drawing (and any tooltip open on it)
+  state.raw[name] = text;
   state.data[name] = body;
   PANELS[name](body);
 }

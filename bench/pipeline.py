@@ -1,0 +1,234 @@
+"""End-to-end figures against a real broker: transport ceiling, live throughput, freshness
+under a steady load, worker memory, and view latency."""
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+from confluent_kafka import Consumer, TopicPartition
+
+from sinks.delta import read_checkpoints
+from sinks.warehouse import connect
+from streams.broker import EmbeddedBroker
+from streams.demo import publish_world
+from streams.settings import Settings, load
+from streams.status import end_offsets
+from streams.worker import prepare_topics
+from streams.topics import producer
+from unify.synthetic import WorldSpec, generate
+
+
+def _percentiles(values: list[float]) -> dict:
+    if not values:
+        return {}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(q[49], 3), "p95": round(q[94], 3), "p99": round(q[98], 3), "n": len(values)}
+
+
+def _settings(base: Settings, workdir: Path, bootstrap: str) -> tuple[Settings, Path]:
+    data = base.with_overrides(bootstrap=bootstrap, lake=workdir / "lake").dump()
+    data["stream"]["app_id"] = f"bench-{workdir.name}"
+    config = workdir / "unify.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load(config), config
+
+
+class Worker:
+    """`unify run` in a subprocess, stopped by its PID."""
+
+    def __init__(self, config: Path, log: Path):
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "run", "-c", str(config)],
+                                     stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def peak_rss(self) -> int:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return int(next(l for l in f if l.startswith("VmHWM")).split()[1]) * 1024
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+def _committed(lake: Path) -> int:
+    return sum(v[0] for v in read_checkpoints(lake).values())
+
+
+def transport_ceiling(bootstrap: str, topics: list[str], total: int) -> float:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-ceiling",
+                         "enable.auto.commit": False})
+    meta = consumer.list_topics(timeout=10)
+    consumer.assign([TopicPartition(t, p, 0) for t in topics for p in meta.topics[t].partitions])
+    seen, started, last, deadline = 0, None, None, time.monotonic() + 300
+    while seen < total and time.monotonic() < deadline:
+        got = sum(1 for m in consumer.consume(10_000, 1.0) if m.error() is None)
+        if got:
+            if started is None:
+                started, got = time.perf_counter(), 0  # from the first batch: not connection set-up
+            seen, last = seen + got, time.perf_counter()
+    consumer.close()
+    return seen / (last - started) if last and last > started else float("nan")
+
+
+def live_throughput(settings: Settings, config: Path, workdir: Path, total: int) -> dict:
+    worker = Worker(config, workdir / "worker.log")
+    started = time.perf_counter()
+    first = None
+    try:
+        while True:
+            done = _committed(settings.lake)
+            now = time.perf_counter()
+            if done and first is None:
+                first = (now, done)
+            if done >= total:
+                break
+            if worker.proc.poll() is not None or now - started > 3600:
+                raise RuntimeError(f"worker stopped or timed out; see {workdir / 'worker.log'}")
+            time.sleep(0.2)
+        peak = worker.peak_rss()
+    finally:
+        worker.stop()
+    ended = time.perf_counter()
+    steady = (total - first[1]) / (ended - first[0]) if ended > first[0] else None
+    return {"events": total, "seconds_end_to_end": round(ended - started, 1),
+            "events_per_s_end_to_end": round(total / (ended - started)),
+            "events_per_s_steady": round(steady) if steady else None, "peak_rss_bytes": peak}
+
+
+def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, rate: int,
+              seconds: float = 20.0) -> dict:
+    """Produce contact updates at `rate` events/s; each event's latency is the time until a
+    DuckDB query over the views shows its offset committed."""
+    source = settings.engine.source("crm_contacts")
+    rows = [env["after"] for name, env in generate(WorldSpec(people=min(spec.people, 3000), seed=spec.seed))
+            if name == "crm_contacts" and env["after"]]
+    prod = producer(settings.broker)
+    sent: dict[int, float] = {}
+    worker = Worker(config, workdir / f"worker-{rate}.log")
+    latencies: list[float] = []
+    try:
+        before = _committed(settings.lake)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the worker is up once it commits a probe
+            prod.produce(source.topic, json.dumps({"op": "u", "before": rows[0], "after": rows[0],
+                         "source": {"ts_ms": 2_000_000_000_000, "lsn": 10**12}}).encode())
+            prod.flush(5)
+            if _committed(settings.lake) > before:
+                break
+            time.sleep(0.5)
+        base = end_offsets(settings.broker, [source.topic])[(source.topic, 0)]
+        stop = threading.Event()
+
+        def emit():
+            n, t0 = 0, time.perf_counter()
+            while not stop.is_set() and time.perf_counter() - t0 < seconds:
+                row = rows[n % len(rows)]
+                env = {"op": "u", "before": row, "after": {**row, "city": f"probe {n}"},
+                       "source": {"ts_ms": 2_000_000_000_000 + n, "lsn": 10**12 + n}}
+                prod.produce(source.topic, json.dumps(env).encode())
+                sent[base + n] = time.perf_counter()
+                n += 1
+                prod.poll(0)
+                pause = t0 + n / rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+            prod.flush(30)
+
+        emitter = threading.Thread(target=emit)
+        emitter.start()
+        seen: set[int] = set()
+        con_deadline = time.monotonic() + seconds + 120
+        while time.monotonic() < con_deadline:
+            con = connect(settings.warehouse, read_only=True)
+            try:
+                committed = con.execute("SELECT next_offset FROM ingest_checkpoints WHERE topic = ?",
+                                        [source.topic]).fetchone()
+            finally:
+                con.close()
+            now = time.perf_counter()
+            if committed:
+                visible = [o for o in list(sent) if o < committed[0] and o not in seen]
+                latencies += [now - sent[o] for o in visible]
+                seen.update(visible)
+            if not emitter.is_alive() and len(seen) >= len(sent):
+                break
+            time.sleep(0.05)
+        stop.set()
+        emitter.join()
+    finally:
+        worker.stop()
+    return {"offered_events_per_s": rate, "produced": len(sent), **_percentiles(latencies)}
+
+
+def query_latency(settings: Settings, runs: int = 50) -> dict:
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        ids = [r[0] for r in con.execute("SELECT customer_id FROM dim_customer USING SAMPLE 50 ROWS").fetchall()]
+        emails = [r[0] for r in con.execute(
+            "SELECT emailAddress1 FROM dim_customer WHERE emailAddress1 IS NOT NULL USING SAMPLE 50 ROWS").fetchall()]
+        queries = {
+            "point_lookup_by_id": lambda i: con.execute("SELECT * FROM dim_customer WHERE customer_id = ?", [ids[i % len(ids)]]).fetchall(),
+            "point_lookup_by_email": lambda i: con.execute("SELECT * FROM dim_customer WHERE emailAddress1 = ?", [emails[i % len(emails)]]).fetchall(),
+            "segment_count": lambda i: con.execute("SELECT count(*) FROM customer_segments WHERE segment = 'lapsed'").fetchall(),
+            "full_aggregation": lambda i: con.execute("SELECT value_band, count(*), sum(total_spend) FROM dim_customer GROUP BY 1").fetchall(),
+        }
+        out = {}
+        for name, run in queries.items():
+            times = []
+            for i in range(runs):
+                t = time.perf_counter()
+                run(i)
+                times.append((time.perf_counter() - t) * 1000)
+            out[name + "_ms"] = _percentiles(times)
+        out["customers"] = con.execute("SELECT count(*) FROM dim_customer").fetchone()[0]
+        return out
+    finally:
+        con.close()
+
+
+def run_pipeline(base: Settings, people: int, rates: list[int], workdir: Path, log=print) -> dict:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    spec = WorldSpec(people=people, seed=7)
+    with EmbeddedBroker() as broker:
+        settings, config = _settings(base, workdir, broker.bootstrap)
+        prepare_topics(settings, broker.bootstrap)
+        total = sum(publish_world(settings, broker.bootstrap, spec).values())
+        ceiling = transport_ceiling(broker.bootstrap, [s.topic for s in settings.engine.sources], total)
+        log(f"pipeline {people:,} people: {total:,} events; transport ceiling {ceiling:,.0f} events/s")
+        live = live_throughput(settings, config, workdir, total)
+        live["ratio_to_ceiling"] = round(live["events_per_s_steady"] / ceiling, 4) if live["events_per_s_steady"] else None
+        con = connect(settings.warehouse, read_only=True)
+        try:
+            source_records = con.execute("SELECT count(*) FROM customer_links").fetchone()[0]
+            records = con.execute("SELECT count(*) FROM dim_customer").fetchone()[0]
+        finally:
+            con.close()
+        live["bytes_per_source_record"] = round(live["peak_rss_bytes"] / max(source_records, 1))
+        log(f"  live: {live['events_per_s_steady']:,} events/s steady ({live['ratio_to_ceiling']:.1%} of the ceiling), "
+            f"{live['events_per_s_end_to_end']:,}/s end to end, peak RSS {live['peak_rss_bytes'] / 2**20:,.0f} MiB "
+            f"({live['bytes_per_source_record']:,} B per source record)")
+        fresh = {}
+        for rate in rates:
+            fresh[str(rate)] = freshness(settings, config, workdir, spec, rate)
+            f = fresh[str(rate)]
+            log(f"  freshness at {rate:,} events/s: p50 {f.get('p50')} s, p95 {f.get('p95')} s, p99 {f.get('p99')} s")
+        queries = query_latency(settings)
+        log("  queries: " + ", ".join(f"{k} p99 {v['p99']} ms" for k, v in queries.items() if isinstance(v, dict)))
+    return {"people": people, "events": total, "transport_ceiling_events_per_s": round(ceiling),
+            "live": live, "freshness": fresh, "queries": queries, "source_records": source_records,
+            "customers": records}
