@@ -17,8 +17,8 @@ OPS = {"c": "upsert", "u": "upsert", "r": "upsert", "d": "delete"}
 DEFAULT_MAX_BYTES = 1_000_000
 
 
-def parse_envelope(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> dict | None:
-    """Bytes -> the envelope dict (payload unwrapped); None for a tombstone."""
+def _json_object(raw: bytes | None, max_bytes: int, what: str) -> dict | None:
+    """Bytes -> a JSON object; None for an empty value (a Kafka tombstone)."""
     if raw is None or len(raw) == 0:
         return None
     if len(raw) > max_bytes:
@@ -28,7 +28,15 @@ def parse_envelope(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> dic
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRecord(f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise InvalidRecord(f"envelope is a JSON {type(doc).__name__}, not an object")
+        raise InvalidRecord(f"{what} is a JSON {type(doc).__name__}, not an object")
+    return doc
+
+
+def parse_envelope(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> dict | None:
+    """Bytes -> the envelope dict (payload unwrapped); None for a tombstone."""
+    doc = _json_object(raw, max_bytes, "envelope")
+    if doc is None:
+        return None
     if "payload" in doc and "schema" in doc:
         doc = doc["payload"]
         if doc is None:
@@ -98,16 +106,9 @@ OVERRIDE_KINDS = ("always", "never", "clear")
 def decode_override(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Override | None:
     """`{"kind": "always"|"never"|"clear", "left": {"source", "key"}, "right": {...},
     "ts_ms": int, "reason": str}` -> Override."""
-    if raw is None or len(raw) == 0:
+    doc = _json_object(raw, max_bytes, "override")
+    if doc is None:
         return None
-    if len(raw) > max_bytes:
-        raise InvalidRecord(f"payload of {len(raw)} bytes exceeds max_event_bytes={max_bytes}")
-    try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRecord(f"invalid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise InvalidRecord("override is not a JSON object")
     if doc.get("kind") not in OVERRIDE_KINDS:
         raise InvalidRecord(f"override kind must be one of {', '.join(OVERRIDE_KINDS)}")
     sides = []

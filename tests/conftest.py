@@ -68,6 +68,16 @@ def running(args: list[str], log: Path):
                 proc.wait(5)
 
 
+def query(settings, sql: str) -> list[tuple]:
+    """Rows of a query over a config's warehouse, opened read-only for just this query."""
+    from sinks.warehouse import connect
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def unify(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the CLI as a user does and capture what it prints."""
     return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True,

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import os
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
 
 from sinks.dashboard.app import make_app
+from sinks.background import BackgroundServer
 from unify.errors import UnifyError
 
 
@@ -41,47 +40,11 @@ async def serve_dashboard(warehouse: Path, host: str = "127.0.0.1", port: int = 
         await asyncio.Event().wait()
 
 
-class DashboardServer:
+class DashboardServer(BackgroundServer):
     """The dashboard on a background thread: `port = DashboardServer(path, port=0).start()`, then `stop()`."""
+
+    thread_name = "unify-dashboard"
 
     def __init__(self, warehouse: Path, *, host: str = "127.0.0.1", port: int = 8080,
                  view_refresh: float = 30.0):
-        self._options = {"warehouse": warehouse, "host": host, "port": port, "view_refresh": view_refresh}
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self.port: int | None = None
-
-    def start(self, timeout: float = 60.0) -> int:
-        """Start answering; returns the bound port (the chosen one when port=0)."""
-        started: concurrent.futures.Future[int] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._run(started),),
-                                        name="unify-dashboard", daemon=True)
-        self._thread.start()
-        self.port = started.result(timeout)
-        return self.port
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop answering and release the in-memory database."""
-        if self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout)
-        self._thread = None
-
-    def __enter__(self) -> DashboardServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    async def _run(self, started: concurrent.futures.Future) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        try:
-            async with listening(**self._options) as port:
-                started.set_result(port)
-                await self._stop.wait()
-        except Exception as exc:
-            if started.done():
-                raise
-            started.set_exception(exc)
+        super().__init__(listening, warehouse=warehouse, host=host, port=port, view_refresh=view_refresh)

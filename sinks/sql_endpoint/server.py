@@ -6,7 +6,6 @@ import concurrent.futures
 import contextlib
 import logging
 import secrets
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pg_mimic.messages import make_error_response
 from sinks.sql_endpoint.engine import Engine
 from sinks.sql_endpoint.session import WarehouseSession
 from sinks.sql_endpoint.settings import SERVER_VERSION
+from sinks.background import BackgroundServer
 from unify.errors import UnifyError
 
 log = logging.getLogger(__name__)
@@ -112,48 +112,12 @@ async def serve(warehouse: Path, *, host: str = "127.0.0.1", port: int = 5433, u
         await asyncio.Event().wait()
 
 
-class SqlEndpoint:
+class SqlEndpoint(BackgroundServer):
     """The endpoint on a background thread: `port = SqlEndpoint(path, password=p).start()`, then `stop()`."""
+
+    thread_name = "unify-serve"
 
     def __init__(self, warehouse: Path, *, host: str = "127.0.0.1", port: int = 5433, user: str = "unify",
                  password: str, idle_timeout: float = 300.0):
-        self._options = dict(warehouse=warehouse, host=host, port=port, user=user, password=password,
-                             idle_timeout=idle_timeout)
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self.port: int | None = None
-
-    def start(self, timeout: float = 60.0) -> int:
-        """Start listening; returns the bound port (the chosen one when port=0)."""
-        started: concurrent.futures.Future[int] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=asyncio.run, args=(self._run(started),), name="unify-serve",
-                                        daemon=True)
-        self._thread.start()
-        self.port = started.result(timeout)
-        return self.port
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Close every connection and stop listening."""
-        if self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(timeout)
-        self._thread = None
-
-    def __enter__(self) -> SqlEndpoint:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    async def _run(self, started: concurrent.futures.Future) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        try:
-            async with listening(**self._options) as port:
-                started.set_result(port)
-                await self._stop.wait()
-        except Exception as exc:
-            if started.done():
-                raise
-            started.set_exception(exc)
+        super().__init__(listening, warehouse=warehouse, host=host, port=port, user=user, password=password,
+                         idle_timeout=idle_timeout)

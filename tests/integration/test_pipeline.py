@@ -7,23 +7,14 @@ import json
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from sinks.warehouse import connect
 from streams.demo import accuracy_against_truth, publish_world
 from streams.settings import load
 from streams.status import wait_until_caught_up
 from streams.topics import produce_all, producer
-from tests.conftest import running, unify as unify_cli
+from tests.conftest import query, running, unify as unify_cli
 from unify.synthetic import WorldSpec, generate
 
 pytestmark = pytest.mark.integration
-
-
-def query(settings, sql):
-    con = connect(settings.warehouse, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def read_topic(bootstrap, topic, idle=2.0):

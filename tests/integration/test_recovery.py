@@ -9,25 +9,16 @@ import time
 
 import pytest
 
-from sinks.warehouse import connect
 from streams.broker import EmbeddedBroker
 from streams.demo import publish_world
 from streams.settings import load
 from streams.status import lag_report, wait_until_caught_up
 from streams.topics import produce_all, producer
-from tests.conftest import running
+from tests.conftest import query, running
 from streams.backfill import resolve_files
 from unify.synthetic import WorldSpec, generate, write_jsonl
 
 pytestmark = pytest.mark.integration
-
-
-def query(settings, sql):
-    con = connect(settings.warehouse, read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def dimension(settings):

@@ -1,48 +1,29 @@
 """Order changes in, and the little the ledger keeps of each order to undo it later.
 
-An order change is any object with `source`, `key`, `op` ("upsert" | "delete"), `position`,
-`event_ms` and `order` (the CDM SalesOrder dict) — `streams.codec.OrderChange` is one,
-`OrderEvent` is one for callers without it.
+An order change is a `unify.cdm.OrderChange`: `source`, `key`, `op` ("upsert" | "delete"),
+`position`, `event_ms` and `order` (the CDM SalesOrder dict).
+
+>>> event = OrderEvent("pos_tickets", "T1", "upsert", 3, 1_700_000_000_000, {
+...     "customerSource": "pos_customers", "customerRef": "100123", "orderedMs": 1_700_000_000_000,
+...     "totalAmount": 59.98, "currency": "USD", "storeId": "S012", "channel": "store",
+...     "lines": [{"product": "NWD-APP-0001", "brand": "Northwind", "category": "apparel",
+...                "quantity": 2, "price": 29.99}]})
+>>> held = hold(event)
+>>> held.record, held.cents, held.lines
+(('pos_customers', '100123'), 5998, ('Northwind', 'apparel', 5998))
 """
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
+
+from unify.cdm import OrderChange
 
 RecordId = tuple[str, str]  # (source, key) of a source record, as the resolver names it
 
 
-class OrderChange(Protocol):
-    source: str
-    key: str
-    op: str
-    position: int
-    event_ms: int
-    order: dict
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """One decoded SalesOrder change as plain values.
-
-    >>> event = OrderEvent("pos_tickets", "T1", "upsert", 3, 1_700_000_000_000, {
-    ...     "customerSource": "pos_customers", "customerRef": "100123", "orderedMs": 1_700_000_000_000,
-    ...     "totalAmount": 59.98, "currency": "USD", "storeId": "S012", "channel": "store",
-    ...     "lines": [{"product": "NWD-APP-0001", "brand": "Northwind", "category": "apparel",
-    ...                "quantity": 2, "price": 29.99}]})
-    >>> held = hold(event)
-    >>> held.record, held.cents, held.lines
-    (('pos_customers', '100123'), 5998, ('Northwind', 'apparel', 5998))
-    """
-
-    source: str
-    key: str
-    op: str  # "upsert" or "delete"
-    position: int  # orders versions of the same order key; higher wins
-    event_ms: int
-    order: dict = field(default_factory=dict)
-
+# The CDM order change; `OrderEvent` is the name the enrichment examples use for it.
+OrderEvent = OrderChange
 
 class HeldOrder(NamedTuple):
     """What one live order adds to its record's aggregate, enough to take it back out.
