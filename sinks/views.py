@@ -74,9 +74,12 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
         "dim_customer": f"""
             WITH recent AS (  -- spend in the last days of event time (the latest order's time)
                 SELECT customer_id,
-                       sum(total_amount) FILTER (WHERE ordered_at > latest - INTERVAL 30 DAY) AS spend_last_30_days,
+                       -- summed as cents: a parallel sum of doubles is not the same twice
+                       sum(round(total_amount * 100)::BIGINT) FILTER (WHERE ordered_at > latest - INTERVAL 30 DAY) / 100
+                           AS spend_last_30_days,
                        count(*) FILTER (WHERE ordered_at > latest - INTERVAL 30 DAY) AS orders_last_30_days,
-                       sum(total_amount) FILTER (WHERE ordered_at > latest - INTERVAL 90 DAY) AS spend_last_90_days
+                       sum(round(total_amount * 100)::BIGINT) FILTER (WHERE ordered_at > latest - INTERVAL 90 DAY) / 100
+                           AS spend_last_90_days
                 FROM sales_orders, (SELECT max(ordered_at) AS latest FROM sales_orders)
                 WHERE customer_id IS NOT NULL GROUP BY customer_id),
             base AS (
