@@ -3,6 +3,7 @@ the truth; bad input is dead-lettered and the stream goes on; a restart keeps id
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -126,3 +127,38 @@ def test_overrides_merge_and_split_at_once(broker, make_config, tmp_path):
     assert kinds == {"always", "never"}
     events = {e for (e,) in query(settings, "SELECT event FROM customer_lineage WHERE cause LIKE '%_match:%'")}
     assert events == {"merged", "split"}
+
+
+def test_a_purchase_reaches_features_and_scores_within_seconds(broker, make_config, tmp_path):
+    config = make_config(broker.bootstrap, batch_seconds=0.3, segments_every_seconds=0)
+    settings = load(config)
+    spec = WorldSpec(people=400, seed=13)
+    tickets = settings.engine.source("pos_tickets").topic
+    with running(["run", "-c", str(config)], tmp_path / "w.log"):
+        publish_world(settings, broker.bootstrap, spec)
+        wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=180)
+        member, cid, orders, spend = query(settings, """
+            SELECT l.source_key, d.customer_id, d.order_count, d.total_spend
+            FROM customer_links l JOIN dim_customer d USING (customer_id)
+            WHERE l.source = 'pos_customers' AND d.order_count > 0 ORDER BY 2 LIMIT 1""")[0]
+        latest = query(settings, "SELECT max(ordered_at) FROM sales_orders")[0][0]
+        ticket = {"op": "c", "before": None, "source": {"ts_ms": 1_900_000_000_000, "lsn": 10**9},
+                  "after": {"ticket_id": 99_999_999, "member_id": int(member), "store_id": "S001",
+                            "channel": "store", "ts": latest.isoformat(), "total": 123.45, "currency": "USD",
+                            "lines": [{"sku": "X-1", "brand": "Brandnew", "category": "shoes", "qty": 1,
+                                       "unit_price": 123.45}]}}
+        produced = time.monotonic()
+        produce_all(producer(broker.bootstrap), [(tickets, str(member).encode(), json.dumps(ticket).encode())])
+        row = None
+        while time.monotonic() - produced < 30:
+            row = query(settings, f"""SELECT d.order_count, d.total_spend, s.churn_score, d.recency_days
+                                      FROM dim_customer d JOIN customer_scores s USING (customer_id)
+                                      WHERE customer_id = '{cid}'""")[0]
+            if row[0] == orders + 1:
+                break
+            time.sleep(0.2)
+        seen_after = time.monotonic() - produced
+    assert row[0] == orders + 1 and round(row[1] - spend, 2) == 123.45
+    assert row[2] is not None and row[3] == 0.0
+    brands = [b for (b,) in query(settings, f"SELECT brand FROM customer_brand_affinity WHERE customer_id = '{cid}'")]
+    assert "Brandnew" in brands
