@@ -157,7 +157,6 @@ def test_a_purchase_reaches_features_and_scores_within_seconds(broker, make_conf
             if row[0] == orders + 1:
                 break
             time.sleep(0.2)
-        seen_after = time.monotonic() - produced
     assert row[0] == orders + 1 and round(row[1] - spend, 2) == 123.45
     assert row[2] is not None and row[3] == 0.0
     brands = [b for (b,) in query(settings, f"SELECT brand FROM customer_brand_affinity WHERE customer_id = '{cid}'")]
