@@ -32,6 +32,7 @@ def compact(lake: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
     report = {}
     con = connect()
     try:
+        _purge_erased(con, lake)
         for table_dir in sorted(p for p in lake.iterdir() if (p / "_delta_log").exists()):
             name = table_dir.name
             started = time.perf_counter()
@@ -58,6 +59,18 @@ def compact(lake: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
     finally:
         con.close()
     return report
+
+
+def _purge_erased(con, lake: Path) -> None:
+    """Erased customers' history again, in case a crash came between an erasure and its purge."""
+    erasures = lake / "erasures_log"
+    if not (erasures / "_delta_log").exists() or not DeltaTable(str(erasures)).file_uris():
+        return
+    ids = [r[0] for r in con.execute(f"SELECT DISTINCT customer_id FROM delta_scan('{erasures.resolve()}')").fetchall()]
+    if ids:
+        listed = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+        for name in ("customers_log", "customer_features_log"):
+            DeltaTable(str(lake / name)).delete(f"customer_id IN ({listed})")
 
 
 def _rows(table: DeltaTable) -> int:

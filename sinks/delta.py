@@ -28,6 +28,10 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
+def _sql(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def txn_app_id(topic: str, partition: int) -> str:
     return f"unify:{topic}:{partition}"
 
@@ -63,7 +67,10 @@ class DeltaSink:
     def _ensure(self, name: str, schema: pa.Schema) -> None:
         path = self.lake / name
         if not (path / "_delta_log").exists():
-            DeltaTable.create(str(path), schema=schema, mode="ignore")
+            # file statistics (kept in the Delta log for good) only on `batch`: min/max values
+            # of names or e-mails there would outlive an erasure
+            DeltaTable.create(str(path), schema=schema, mode="ignore",
+                              configuration={"delta.dataSkippingStatsColumns": "batch"})
             return
         existing = DeltaTable(str(path)).schema().to_arrow()
         missing = [f for f in schema if f.name not in pa.schema(existing).names]
@@ -82,7 +89,7 @@ class DeltaSink:
 
     def add(self, output: Output, orders: list[OrderChange], dead: list[dict],
             offsets: dict[tuple[str, int], tuple[int, int]], overrides: list = (),
-            features: list[dict] = (), metrics: dict | None = None) -> None:
+            features: list[dict] = (), metrics: dict | None = None, erasures: list = ()) -> None:
         now = int(time.time() * 1000)
         b = self.batch
         for link in output.links:
@@ -137,6 +144,10 @@ class DeltaSink:
             self._rows["customer_features_log"].append({"batch": b, "written_at": now, **f})
         if metrics is not None:
             self._rows["model_metrics_log"].append({"batch": b, "written_at": now, **metrics})
+        for erasure, records in erasures:  # recorded without personal data
+            self._rows["erasures_log"].append({
+                "batch": b, "written_at": now, "customer_id": erasure.customer_id,
+                "records": len(records), "at": erasure.at_ms, "reason": erasure.reason})
         for d in dead:
             self._rows["dead_letters"].append({"batch": b, "written_at": now, **d})
         for tp, (next_offset, events) in offsets.items():
@@ -165,6 +176,30 @@ class DeltaSink:
         self._offsets = {}
         self.batch += 1
         return written
+
+    def purge(self, records: list[tuple[str, str]], customers: list[str], erased: list[tuple[str, str]]) -> None:
+        """Delete the personal data of deleted records and customers from the logs' history.
+
+        Their tombstone rows stay (they carry no attributes); older versions, explanations
+        with their values, golden-profile versions and features go. Files are removed from
+        disk by `unify compact --vacuum`.
+        """
+        if records:
+            refs = " OR ".join(f"(source = {_sql(s)} AND source_key = {_sql(k)})" for s, k in records)
+            self._delete("customer_links_log", f"NOT deleted AND ({refs})")
+            sides = " OR ".join(f"({side}_source = {_sql(s)} AND {side}_key = {_sql(k)})"
+                                for s, k in records for side in ("left", "right"))
+            self._delete("match_explanations_log", f"NOT deleted AND ({sides})")
+        if customers:
+            ids = ", ".join(_sql(c) for c in customers)
+            self._delete("customers_log", f"customer_id IN ({ids})")
+            self._delete("customer_features_log", f"customer_id IN ({ids})")
+        if erased:  # versions of other customers whose golden values came from these records
+            won = " OR ".join(f"winners LIKE {_sql('%' + json.dumps(f'{s}/{k}') + '%')}" for s, k in erased)
+            self._delete("customers_log", won)
+
+    def _delete(self, name: str, predicate: str) -> None:
+        DeltaTable(str(self.lake / name)).delete(predicate)
 
     def _append(self, name: str, rows: list[dict], commit: CommitProperties | None = None) -> None:
         table = pa.Table.from_pylist(rows, schema=self.schemas[name])

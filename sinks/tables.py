@@ -98,6 +98,11 @@ SEGMENT_EVENTS = pa.schema([
     ("event", pa.string()),
 ])
 
+ERASURES = pa.schema([
+    ("batch", pa.int64()), ("written_at", TS), ("customer_id", pa.string()), ("records", pa.int64()),
+    ("at", TS), ("reason", pa.string()),
+])
+
 CHECKPOINTS = pa.schema([
     ("batch", pa.int64()), ("written_at", TS), ("topic", pa.string()), ("partition", pa.int32()),
     ("next_offset", pa.int64()), ("events", pa.int64()),
@@ -116,6 +121,7 @@ def schemas(attributes) -> dict[str, pa.Schema]:
         "customer_features_log": FEATURES,
         "model_metrics_log": MODEL_METRICS,
         "segment_events_log": SEGMENT_EVENTS,
+        "erasures_log": ERASURES,
         "dead_letters": DEAD_LETTERS,
         "checkpoints": CHECKPOINTS,
     }

@@ -117,6 +117,10 @@ VIEWS: dict[str, tuple[str, dict[str, str]]] = {
         "right_source": "second record's source", "right_key": "second record's key",
         "at": "time of the decision", "reason": "why, as given",
     }),
+    "erasures": ("People erased on request, recorded without personal data.", {
+        "customer_id": "the erased customer's id", "records": "source records deleted",
+        "at": "time of the request", "reason": "why, as given", "done_at": "when it was applied",
+    }),
     "dead_letters": ("Rejected input events, with the reason and the original bytes.", {
         "topic": "source topic", "partition": "partition", "offset": "offset", "reason": "why it was rejected",
         "value": "original bytes", "written_at": "when it was rejected",

@@ -138,6 +138,9 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
         "dead_letters": f"""
             SELECT topic, "partition", "offset", reason, value, written_at
             FROM ({_latest(src('dead_letters'), 'topic, "partition", "offset"', 'batch')})""",
+        "erasures": f"""
+            SELECT customer_id, records, "at", reason, written_at AS done_at
+            FROM {src('erasures_log')} ORDER BY batch""",
         "ingest_checkpoints": f"""
             SELECT topic, "partition", max(next_offset) AS next_offset, sum(events) AS events,
                    max(written_at) AS committed_at, max(batch) AS batch

@@ -248,6 +248,26 @@ def resolve(config_path, inputs, lake, diff_lake):
     click.echo(json.dumps(summary, indent=2))
 
 
+@main.command()
+@CONFIG
+@click.option("--customer-id", required=True, help="The customer to erase.")
+@click.option("--reason", default=None, help="Why (kept with the erasure record).")
+@one_line_errors
+def erase(config_path, customer_id, reason):
+    """Erase a person: delete every source record of the customer and purge its history."""
+    import time
+    from streams.broker import resolve_bootstrap
+    from streams.codec import encode_erasure
+    from streams.topics import produce_all, producer
+    from unify.cdm import Erasure
+    settings = _settings(config_path)
+    bootstrap = resolve_bootstrap(settings.broker, settings.lake)
+    item = Erasure(customer_id, int(time.time() * 1000), reason)
+    produce_all(producer(bootstrap), [(settings.stream.overrides_topic, None, encode_erasure(item))])
+    click.echo(f"erase {customer_id}: published to {settings.stream.overrides_topic}; "
+               "run `unify compact --vacuum` to remove the old files from disk")
+
+
 @main.command("export-cdm")
 @CONFIG
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder of the CDM export.")

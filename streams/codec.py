@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
-from unify.cdm import Change, OrderChange, Override
+from unify.cdm import Change, Erasure, OrderChange, Override
 from unify.errors import InvalidRecord
 from unify.mapping import ContactMapper, OrderMapper, record_key
 from unify.spec import CONTACT, SourceSpec
@@ -103,12 +103,18 @@ class SourceCodec:
 OVERRIDE_KINDS = ("always", "never", "clear")
 
 
-def decode_override(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Override | None:
+def decode_override(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Override | Erasure | None:
     """`{"kind": "always"|"never"|"clear", "left": {"source", "key"}, "right": {...},
-    "ts_ms": int, "reason": str}` -> Override."""
+    "ts_ms": int, "reason": str}` -> Override; `{"kind": "erase", "customer_id", "ts_ms"}`
+    -> Erasure."""
     doc = _json_object(raw, max_bytes, "override")
     if doc is None:
         return None
+    if doc.get("kind") == "erase":
+        cid, ts = doc.get("customer_id"), doc.get("ts_ms")
+        if not isinstance(cid, str) or not cid or not isinstance(ts, int) or isinstance(ts, bool):
+            raise InvalidRecord("erase needs a customer_id and an integer ts_ms")
+        return Erasure(cid, ts, None if doc.get("reason") is None else str(doc["reason"])[:500])
     if doc.get("kind") not in OVERRIDE_KINDS:
         raise InvalidRecord(f"override kind must be one of {', '.join(OVERRIDE_KINDS)}")
     sides = []
@@ -122,6 +128,11 @@ def decode_override(raw: bytes | None, max_bytes: int = DEFAULT_MAX_BYTES) -> Ov
         raise InvalidRecord("override needs an integer ts_ms")
     reason = doc.get("reason")
     return Override(sides[0], sides[1], doc["kind"], ts, None if reason is None else str(reason)[:500])
+
+
+def encode_erasure(erasure: Erasure) -> bytes:
+    return json.dumps({"kind": "erase", "customer_id": erasure.customer_id, "ts_ms": erasure.at_ms,
+                       "reason": erasure.reason}).encode()
 
 
 def encode_override(override: Override) -> bytes:

@@ -15,7 +15,7 @@ from sinks.restore import read_orders, restore_resolver
 from sinks.segments import SegmentTracker
 from streams.enrich_stage import EnrichStage
 from streams.codec import SourceCodec, decode_override
-from unify.cdm import OrderChange
+from unify.cdm import Erasure, OrderChange
 from streams.settings import Settings
 from unify.cdm import Change
 from unify.errors import InvalidRecord
@@ -58,6 +58,7 @@ class Pipeline:
     def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
         orders: dict[tuple[str, str], OrderChange] = {}
         overrides = []
+        erasures = []
         dead: list[dict] = []
         offsets: dict[tuple[str, int], tuple[int, int]] = {}
         contacts = events = 0
@@ -69,10 +70,12 @@ class Pipeline:
             codec = self.codecs.get(m.topic)
             try:
                 if m.topic == self.settings.stream.overrides_topic:
-                    override = decode_override(m.value, self.settings.stream.max_event_bytes)
-                    if override is not None:
-                        overrides.append(override)
-                        self.resolver.override(override.left, override.right, override.kind, override.at_ms)
+                    command = decode_override(m.value, self.settings.stream.max_event_bytes)
+                    if isinstance(command, Erasure):
+                        erasures.append((command, self.resolver.erase(command.customer_id, command.at_ms)))
+                    elif command is not None:
+                        overrides.append(command)
+                        self.resolver.override(command.left, command.right, command.kind, command.at_ms)
                     continue
                 if codec is None:
                     raise InvalidRecord(f"unknown source topic {m.topic!r}; add it to sources in the config")
@@ -94,8 +97,12 @@ class Pipeline:
         features = self.enrich.rows({c.customer_id for c in output.customers}, self.resolver)
         metrics = self.enrich.metrics_row() if orders else None
         self.sink.add(output, list(orders.values()), dead, offsets if record_offsets else {},
-                      overrides, features, metrics)
+                      overrides, features, metrics, erasures)
         batch = self.sink.flush()
+        # personal data goes from the logs' history too, not only from the current views
+        self.sink.purge(records=[(l.source, l.source_key) for l in output.links if l.deleted],
+                        customers=[e.customer_id for e in output.lineage if e.event == "deleted"],
+                        erased=[rid for _, records in erasures for rid in records])
         segment_events = []
         if time.monotonic() - self._segments_at >= self.settings.stream.segments_every_seconds:
             segment_events = self.update_segments(batch)

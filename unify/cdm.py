@@ -79,3 +79,12 @@ class Override:
     kind: str
     at_ms: int
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """Remove a person: every source record of the customer is deleted and purged."""
+
+    customer_id: str
+    at_ms: int
+    reason: str | None = None

@@ -173,6 +173,18 @@ class Resolver:
         if touched:
             self._recluster(touched, at_ms, f"{kind}_match:{a[0]}/{a[1]}~{b[0]}/{b[1]}")
 
+    def erase(self, customer_id: str, at_ms: int) -> list[RecordId]:
+        """Delete every source record of a customer (a person's erasure); returns them.
+
+        Each record gets a tombstone at its current position, so replays of its history
+        cannot bring it back; a newer change from its source would.
+        """
+        erased = sorted(self.ids.members.get(customer_id, ()))
+        for rid in erased:
+            record = self.graph.records[rid]
+            self.apply(Change(rid[0], rid[1], "delete", record.position, record.event_ms + 1, {}))
+        return erased
+
     def drain(self) -> Output:
         out = Output(lineage=self._lineage)
         for rid in sorted(self._dirty_records):

@@ -16,7 +16,7 @@ from tests.conftest import processes_matching, running, unify
 pytestmark = pytest.mark.integration
 
 VERBS = ["demo", "broker", "run", "generate", "produce", "sql", "status", "resolve", "explain",
-         "override", "serve", "compact", "export-cdm", "docs", "bench"]
+         "override", "erase", "serve", "compact", "export-cdm", "docs", "bench"]
 
 
 @pytest.mark.parametrize("verb", VERBS)
