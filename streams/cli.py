@@ -363,14 +363,15 @@ def override(config_path, kind, left, right, reason):
 @click.option("--user", default="unify", show_default=True, help="The one user clients log in as.")
 @click.option("--idle-timeout", default=300.0, show_default=True, help="Seconds before an idle connection is closed.")
 @click.option("--dashboard-port", default=8080, show_default=True, help="Port of the live dashboard page.")
+@click.option("--lake", default=None, type=click.Path(file_okay=False), help="Override the lake path.")
 @one_line_errors
-def serve(config_path, host, port, user, idle_timeout, dashboard_port):
+def serve(config_path, host, port, user, idle_timeout, dashboard_port, lake):
     """Serve the views over the PostgreSQL protocol (read-only; password in UNIFY_SERVE_PASSWORD)
     and the live dashboard page."""
     import asyncio
     from sinks.dashboard import serve_dashboard
     from sinks.sql_endpoint import serve as serve_sql
-    settings = _settings(config_path)
+    settings = _settings(config_path, lake)
     password = os.environ.get("UNIFY_SERVE_PASSWORD")
     if not password:
         raise click.UsageError("set UNIFY_SERVE_PASSWORD to the password clients must use")
