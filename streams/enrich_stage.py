@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel
+from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel, churn_inputs
 from unify.enrich.orders import record_of
 from unify.resolver import Resolver
 
@@ -68,12 +68,20 @@ class EnrichStage:
                 "brand_spend": json.dumps(f.brand_spend, sort_keys=True),
                 "top_brands": [{"name": a.name, "score": a.score, "level": a.level} for a in f.top_brands],
                 "top_categories": [{"name": a.name, "score": a.score, "level": a.level} for a in f.top_categories],
-                "churn_score": self.enrichment.churn.churn_probability(cid),
+                "churn_score": self._churn_score(cid, f),
                 "predicted_value": v.predicted_value, "alive_probability": v.alive_probability,
                 "value_band": v.band,
             })
         self._dirty = set()
         return out
+
+    def _churn_score(self, customer_id: str, features) -> float | None:
+        """The current model's churn probability for the customer's current features (so a
+        merge or split rescores too); None before the first purchase."""
+        if not features.orders:
+            return None
+        churn = self.enrichment.churn
+        return churn.predict_proba_one(churn_inputs(features)).get(True, 0.0)
 
     def refit(self, resolver: Resolver) -> None:
         """Refit the lifetime-value model on every customer's features at the watermark."""

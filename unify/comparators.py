@@ -9,6 +9,8 @@ True
 1.0
 >>> score("date", "1985-11-03", "1985-03-11")
 0.9
+>>> score("number", "100", "95")
+0.95
 """
 from __future__ import annotations
 
@@ -51,6 +53,17 @@ def _initial(a: str, b: str) -> float:
     return JaroWinkler.similarity(a, b)
 
 
+def _number(a: str, b: str) -> float:
+    """Numeric closeness: 1 - relative difference (0 when either is not a number)."""
+    try:
+        x, y = float(a), float(b)
+    except ValueError:
+        return 0.0
+    if x == y:
+        return 1.0
+    return max(0.0, 1.0 - abs(x - y) / max(abs(x), abs(y)))
+
+
 def _date(a: str, b: str) -> float:
     """ISO dates: equal 1.0; day and month swapped 0.9; one field off by a digit 0.7."""
     if a == b:
@@ -91,6 +104,7 @@ COMPARATORS: dict[str, Comparator] = {
         Comparator("nickname", _nickname),
         Comparator("initial", _initial),
         Comparator("date", _date),
+        Comparator("number", _number),
     )
 }
 
