@@ -21,7 +21,9 @@ from unify.cdm import OrderChange
 from unify.resolver import Output
 
 
-_WRITTEN_LAST = ("customer_links_log",)
+# What a restart restores state from (orders, then links) is committed after everything
+# derived from it, in this order; the checkpoint comes last of all.
+_WRITTEN_LAST = ("sales_orders_log", "customer_links_log")
 
 
 def _text(value) -> str | None:
@@ -155,15 +157,16 @@ class DeltaSink:
             self._offsets[tp] = (max(prev[0], next_offset), prev[1] + events)
 
     def flush(self) -> int:
-        """Write every buffered table, then the links, then the checkpoint.
+        """Write every buffered table, then the orders and links, then the checkpoint.
 
-        The links table is what a restart restores the resolver from, so it is committed
-        after everything derived from it: a crash before it replays the whole batch (views
-        read logs idempotently); a crash after it has nothing left to lose.
-        Returns the batch number written.
+        Orders and links are what a restart restores its state from, so they are committed
+        after everything derived from them: a crash before them replays the batch into the
+        same rows (views read the logs idempotently); a crash after them leaves nothing
+        derived unwritten. Returns the batch number written.
         """
         written = self.batch
-        for name in sorted(self._rows, key=lambda n: n in _WRITTEN_LAST):
+        last = {name: i + 1 for i, name in enumerate(_WRITTEN_LAST)}
+        for name in sorted(self._rows, key=lambda n: last.get(n, 0)):
             if self._rows[name] and name != "checkpoints":
                 self._append(name, self._rows[name])
         if self._offsets:
