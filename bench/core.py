@@ -7,6 +7,7 @@ import resource
 import time
 
 from bench.world import decode_world
+from streams.pipeline import tune_gc
 from streams.settings import Settings
 from unify.resolver import Resolver
 from unify.synthetic import WorldSpec
@@ -27,7 +28,7 @@ def run_core(settings: Settings, sizes: list[int], seed: int = 7, log=print) -> 
         world = decode_world(settings, WorldSpec(people=max(1, int(target / RECORDS_PER_PERSON)), seed=seed))
         changes = list(world.changes)
         random.Random(seed).shuffle(changes)  # arrival order is not the generator's
-        gc.collect()
+        tune_gc()  # as the worker runs it
         before = _rss_bytes()
         resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
         started = time.perf_counter()

@@ -5,6 +5,7 @@ path runs the same code. Bad input becomes a dead-letter entry; it never stops t
 """
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,15 @@ class BatchResult:
     segment_events: list[dict]
 
 
+def tune_gc() -> None:
+    """The engine keeps millions of small, long-lived objects: freeze what exists and collect
+    less often, or the cyclic collector rescans them all (about a fifth of the time at 100k
+    records)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+
+
 class Pipeline:
     def __init__(self, settings: Settings, lake: Path | None = None):
         self.settings = settings
@@ -54,6 +64,7 @@ class Pipeline:
         self.enrich.rows(set(), self.resolver)  # the restored state is already in the lake
         self.segments = SegmentTracker(self.sink.lake, engine.attributes, **settings.view_options)
         self._segments_at = time.monotonic()
+        tune_gc()
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
         orders: dict[tuple[str, str], OrderChange] = {}
