@@ -139,7 +139,7 @@ def _summary(console, settings, config, counts, acc, records, customers, elapsed
     console.print(f"  DuckDB warehouse       {settings.warehouse}")
     console.print(f"  lake (Delta tables)    {settings.lake}")
     console.print("\nTry:")
-    c = f"unify sql -c {config}"
+    c = f"{shutil.which('unify') or Path(sys.executable).with_name('unify')} sql -c {config}"
     console.print(f'  {c} "SELECT customer_id, firstName, lastName, emailAddress1, source_count, total_spend FROM dim_customer ORDER BY total_spend DESC LIMIT 10"')
     console.print(f'  {c} "SELECT source, count(*) AS records, count(DISTINCT customer_id) AS customers FROM customer_links GROUP BY source"')
     console.print(f'  {c} "SELECT rule, count(*) AS links, round(avg(score), 3) AS avg_score FROM customer_links GROUP BY rule ORDER BY links DESC"')
