@@ -72,15 +72,15 @@ def transport_ceiling(bootstrap: str, topics: list[str], total: int) -> float:
                          "enable.auto.commit": False})
     meta = consumer.list_topics(timeout=10)
     consumer.assign([TopicPartition(t, p, 0) for t in topics for p in meta.topics[t].partitions])
-    seen, started, last, deadline = 0, None, None, time.monotonic() + 300
+    seen, first, started, last, deadline = 0, 0, None, None, time.monotonic() + 300
     while seen < total and time.monotonic() < deadline:
         got = sum(1 for m in consumer.consume(10_000, 1.0) if m.error() is None)
         if got:
-            if started is None:
-                started, got = time.perf_counter(), 0  # from the first batch: not connection set-up
+            if started is None:  # timed from the first batch, not from connection set-up
+                started, first = time.perf_counter(), got
             seen, last = seen + got, time.perf_counter()
     consumer.close()
-    return seen / (last - started) if last and last > started else float("nan")
+    return (seen - first) / (last - started) if last and last > started else float("nan")
 
 
 def live_throughput(settings: Settings, config: Path, workdir: Path, total: int) -> dict:
