@@ -46,4 +46,25 @@ def markdown(data: dict) -> str:
                 lines.append(f"| {r['records']:,} | {r['records_per_s']:,} | {r['records_per_s_last_10pct']:,} | "
                              f"{r['bytes_per_record']:,} | {r['decode_per_s']:,} |")
         lines.append("")
+    if "pipeline" in data:
+        lines += ["| people | events | transport ceiling ev/s | live ev/s (steady) | ratio | live ev/s (end to end) | peak RSS | B/source record |",
+                  "|---|---|---|---|---|---|---|---|"]
+        rows = [r for r in data["pipeline"].values() if isinstance(r, dict) and "live" in r]
+        for r in rows:
+            live = r["live"]
+            lines.append(f"| {r['people']:,} | {r['events']:,} | {r['transport_ceiling_events_per_s']:,} | "
+                         f"{live['events_per_s_steady']:,} | {live['ratio_to_ceiling']:.1%} | "
+                         f"{live['events_per_s_end_to_end']:,} | {live['peak_rss_bytes'] / 2**20:,.0f} MiB | "
+                         f"{live['bytes_per_source_record']:,} |")
+        lines += ["", "| people | offered ev/s | freshness p50 | p95 | p99 |", "|---|---|---|---|---|"]
+        for r in rows:
+            for rate, f in r["freshness"].items():
+                lines.append(f"| {r['people']:,} | {int(rate):,} | {f.get('p50')} s | {f.get('p95')} s | {f.get('p99')} s |")
+        lines += ["", "| people | customers | query | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|"]
+        for r in rows:
+            for name, q in r["queries"].items():
+                if isinstance(q, dict):
+                    lines.append(f"| {r['people']:,} | {r['customers']:,} | {name.removesuffix('_ms')} | "
+                                 f"{q['p50']} | {q['p95']} | {q['p99']} |")
+        lines.append("")
     return "\n".join(lines)
