@@ -83,6 +83,12 @@ class EnrichStage:
         churn = self.enrichment.churn
         return churn.predict_proba_one(churn_inputs(features)).get(True, 0.0)
 
+    def settle(self, resolver: Resolver) -> None:
+        """After a restore: nothing is pending, the value model is fitted once."""
+        self._dirty = set()
+        if self.watermark_ms:
+            self.refit(resolver)
+
     def refit(self, resolver: Resolver) -> None:
         """Refit the lifetime-value model on every customer's features at the watermark."""
         members = resolver.ids.members.get

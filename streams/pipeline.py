@@ -61,7 +61,7 @@ class Pipeline:
         restore_resolver(self.resolver, self.sink.lake, engine.attributes)
         for change in read_orders(self.sink.lake):
             self.enrich.apply_order(change, self.resolver)
-        self.enrich.rows(set(), self.resolver)  # the restored state is already in the lake
+        self.enrich.settle(self.resolver)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink.lake, engine.attributes, **settings.view_options)
         self._segments_at = time.monotonic()
         tune_gc()
