@@ -52,6 +52,9 @@ def _settings(config_path: str, lake: str | None = None, bootstrap: str | None =
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """Streaming customer unification: CDC in, an enhanced customer dimension out."""
+    import signal
+    # SIGTERM unwinds like Ctrl-C, so every command stops the processes it started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 @main.command()
