@@ -14,7 +14,7 @@ True
 """
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Iterator
+from typing import Hashable, Iterable
 
 
 class BlockIndex:
@@ -56,11 +56,3 @@ class BlockIndex:
             if block is not None and len(block) <= self.max_size:
                 found |= block
         return found
-
-    def generic_keys(self) -> Iterator[tuple[str, int]]:
-        for key, block in self._blocks.items():
-            if len(block) > self.max_size:
-                yield key, len(block)
-
-    def __len__(self) -> int:
-        return len(self._blocks)

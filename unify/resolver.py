@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from unify.cdm import Change
-from unify.clusters import CustomerIds, LineageEvent
+from unify.clusters import CustomerIds, LineageEvent, id_number
 from unify.graph import ALWAYS, LinkGraph, RecordId, SourceRecord, pair
 from unify.matcher import ConditionResult, Matcher
 from unify.spec import MatchSpec, SurvivorshipSpec
@@ -282,4 +282,4 @@ class Resolver:
             ids = sorted({stored[r] for r in comp})
             self.ids.adopt(comp, ids[0])
             for extra in ids[1:]:
-                self.ids.next_id = max(self.ids.next_id, int(extra[1:]) + 1)
+                self.ids.next_id = max(self.ids.next_id, id_number(extra) + 1)
