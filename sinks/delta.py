@@ -54,6 +54,18 @@ def read_checkpoints(lake: Path) -> dict[tuple[str, int], tuple[int, int, object
     return out
 
 
+def dead_letter_counts(lake: Path) -> dict[tuple[str, int], int]:
+    """Rejected events per topic-partition (each offset once, however often it was replayed)."""
+    path = Path(lake) / "dead_letters"
+    if not (path / "_delta_log").exists():
+        return {}
+    table = DeltaTable(str(path)).to_pyarrow_table(columns=["topic", "partition", "offset"])
+    out: dict[tuple[str, int], int] = {}
+    for topic, partition, _ in set(zip(*(table[c].to_pylist() for c in ("topic", "partition", "offset")))):
+        out[(topic, partition)] = out.get((topic, partition), 0) + 1
+    return out
+
+
 class DeltaSink:
     def __init__(self, lake: Path, attributes: tuple[str, ...]):
         self.lake = Path(lake)

@@ -215,11 +215,13 @@ def status(config_path, wait, timeout):
     settings = _settings(config_path)
     bootstrap = resolve_bootstrap(settings.broker, settings.lake)
     topics = settings.input_topics
+    from sinks.delta import dead_letter_counts
     report = (wait_until_caught_up(bootstrap, topics, settings.lake, timeout) if wait
               else lag_report(bootstrap, topics, settings.lake))
-    _print_rows(["topic", "partition", "end_offset", "committed", "lag", "committed_at"],
-                [(r.topic, r.partition, r.end_offset, r.committed, r.lag, r.committed_at) for r in report],
-                "table")
+    dead = dead_letter_counts(settings.lake)
+    _print_rows(["topic", "partition", "end_offset", "committed", "lag", "dead_letters", "committed_at"],
+                [(r.topic, r.partition, r.end_offset, r.committed, r.lag, dead.get((r.topic, r.partition), 0),
+                  r.committed_at) for r in report], "table")
 
 
 @main.command()

@@ -69,6 +69,8 @@ def test_world_to_views_dead_letters_and_restart(broker, make_config, tmp_path):
     assert dim_spend == linked_spend and dim_spend > 0
     assert query(settings, "SELECT count(*) FROM sales_orders")[0][0] > counts["pos_tickets"] * 0.9
 
+    from sinks.delta import dead_letter_counts
+    assert dead_letter_counts(settings.lake) == {(crm, 0): 4}
     reasons = [r for (r,) in query(settings, "SELECT reason FROM dead_letters ORDER BY \"offset\"")]
     assert len(reasons) == 4
     assert "invalid JSON" in reasons[0] and "missing key column" in reasons[3]
