@@ -14,7 +14,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from sinks.tables import SEGMENT_EVENTS
-from sinks.warehouse import _define, connect
+from sinks.warehouse import define_views, connect
 
 class SegmentTracker:
     def __init__(self, lake: Path, attributes: tuple[str, ...], measures: dict, segments: dict):
@@ -39,7 +39,7 @@ class SegmentTracker:
             return []
         con = connect()
         try:
-            _define(con, self.lake, self.attributes, temporary=True,
+            define_views(con, self.lake, self.attributes, temporary=True,
                     measures=self.measures, segments=self.segments)
             current = set(con.execute("SELECT segment, customer_id FROM customer_segments").fetchall())
         finally:

@@ -41,8 +41,9 @@ def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.Du
     return con
 
 
-def _define(con, lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
-            temporary: bool = False, measures: dict | None = None, segments: dict | None = None) -> list[str]:
+def define_views(con, lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
+                 temporary: bool = False, measures: dict | None = None, segments: dict | None = None) -> list[str]:
+    """Define every view on a connection (the warehouse file, or an in-memory one)."""
     views = view_sql(lake, attributes, as_of_batch, measures, segments)
     kind = "TEMP VIEW" if temporary else "VIEW"
     for name, sql in views.items():
@@ -67,7 +68,7 @@ def create_views(path: Path, lake: Path, attributes: tuple[str, ...],
     con = connect(path)
     try:
         con.execute("BEGIN")
-        names = _define(con, lake, attributes, measures=measures, segments=segments)
+        names = define_views(con, lake, attributes, measures=measures, segments=segments)
         for name in names:
             con.execute(f"COMMENT ON VIEW {name} IS {_literal(view_doc(name, segments))}")
             for (column,) in con.execute(
@@ -94,5 +95,5 @@ def connect_as_of(lake: Path, attributes: tuple[str, ...], timestamp: str, measu
         raise WarehouseError(f"--as-of {timestamp!r}: {str(exc).splitlines()[0]}") from None
     if batch is None:
         raise WarehouseError(f"--as-of {timestamp}: the lake has no commit at or before that time")
-    _define(con, lake, attributes, as_of_batch=batch, temporary=True, measures=measures, segments=segments)
+    define_views(con, lake, attributes, as_of_batch=batch, temporary=True, measures=measures, segments=segments)
     return con

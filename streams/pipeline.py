@@ -14,11 +14,10 @@ from typing import Iterable
 from sinks.delta import DeltaSink
 from sinks.restore import read_orders, restore_resolver
 from sinks.segments import SegmentTracker
-from streams.enrich_stage import EnrichStage
 from streams.codec import SourceCodec, decode_override
-from unify.cdm import Erasure, OrderChange
+from streams.enrich_stage import EnrichStage
 from streams.settings import Settings
-from unify.cdm import Change
+from unify.cdm import Change, Erasure, OrderChange
 from unify.errors import InvalidRecord
 from unify.resolver import Resolver
 
