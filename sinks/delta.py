@@ -66,6 +66,21 @@ def dead_letter_counts(lake: Path) -> dict[tuple[str, int], int]:
     return out
 
 
+def ensure_table(path: Path, schema: pa.Schema) -> None:
+    """Create the table, or add the schema's missing columns to it."""
+    if not (path / "_delta_log").exists():
+        # file statistics (kept in the Delta log for good) only on `batch`: min/max values
+        # of names or e-mails there would outlive an erasure
+        DeltaTable.create(str(path), schema=schema, mode="ignore",
+                          configuration={"delta.dataSkippingStatsColumns": "batch"})
+        return
+    existing = DeltaTable(str(path)).schema().to_arrow()
+    missing = [f for f in schema if f.name not in pa.schema(existing).names]
+    if missing:  # a new attribute in the config: add nullable columns, no rewrite
+        empty = pa.Table.from_pylist([], schema=schema)
+        write_deltalake(str(path), empty, mode="append", schema_mode="merge")
+
+
 class DeltaSink:
     def __init__(self, lake: Path, attributes: tuple[str, ...]):
         self.lake = Path(lake)
@@ -79,18 +94,7 @@ class DeltaSink:
         self._offsets: dict[tuple[str, int], tuple[int, int]] = {}
 
     def _ensure(self, name: str, schema: pa.Schema) -> None:
-        path = self.lake / name
-        if not (path / "_delta_log").exists():
-            # file statistics (kept in the Delta log for good) only on `batch`: min/max values
-            # of names or e-mails there would outlive an erasure
-            DeltaTable.create(str(path), schema=schema, mode="ignore",
-                              configuration={"delta.dataSkippingStatsColumns": "batch"})
-            return
-        existing = DeltaTable(str(path)).schema().to_arrow()
-        missing = [f for f in schema if f.name not in pa.schema(existing).names]
-        if missing:  # a new attribute in the config: add nullable columns, no rewrite
-            empty = pa.Table.from_pylist([], schema=schema)
-            write_deltalake(str(path), empty, mode="append", schema_mode="merge")
+        ensure_table(self.lake / name, schema)
 
     def _last_batch(self) -> int:
         """The highest batch in any log, from the Delta files' statistics (no data read)."""
@@ -207,11 +211,12 @@ class DeltaSink:
             self._delete("match_explanations_log", f"NOT deleted AND ({sides})")
         if customers:
             ids = ", ".join(_sql(c) for c in customers)
-            self._delete("customers_log", f"customer_id IN ({ids})")
-            self._delete("customer_features_log", f"customer_id IN ({ids})")
+            for name in ("customers_log", "customers_current", "customer_features_log"):
+                self._delete(name, f"customer_id IN ({ids})")
         if erased:  # versions of other customers whose golden values came from these records
             won = " OR ".join(f"winners LIKE {_sql('%' + json.dumps(f'{s}/{k}') + '%')}" for s, k in erased)
             self._delete("customers_log", won)
+            self._delete("customers_current", won)
 
     def _delete(self, name: str, predicate: str) -> None:
         DeltaTable(str(self.lake / name)).delete(predicate)

@@ -1,9 +1,10 @@
 """Segment membership changes as events: who entered and who left each segment.
 
-Membership is the `customer_segments` view (SQL predicates from the config); the tracker
-compares it with the last membership it recorded and appends `entered`/`left` rows to the
+Membership is the config's SQL predicates over `dim_customer`; the tracker compares it
+with the last membership it recorded and appends `entered`/`left` rows to the
 `segment_events_log` Delta table, which a marketing tool can read (or consume from the
-segment-events topic the worker publishes them to).
+segment-events topic the worker publishes them to). The `segments` column of `dim_customer`
+reads the recorded membership, so it is as fresh as the last update.
 """
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from sinks.tables import SEGMENT_EVENTS
-from sinks.warehouse import define_views, connect
+from sinks.views import membership_sql
+from sinks.warehouse import connect, define_views
+
 
 class SegmentTracker:
     def __init__(self, lake: Path, attributes: tuple[str, ...], measures: dict, segments: dict):
@@ -41,7 +44,7 @@ class SegmentTracker:
         try:
             define_views(con, self.lake, self.attributes, temporary=True,
                     measures=self.measures, segments=self.segments)
-            current = set(con.execute("SELECT segment, customer_id FROM customer_segments").fetchall())
+            current = set(con.execute(membership_sql(self.segments)).fetchall())
         finally:
             con.close()
         now = int(time.time() * 1000)

@@ -109,10 +109,16 @@ CHECKPOINTS = pa.schema([
 ])
 
 
+COMPACTIONS = pa.schema([  # `batch`: the log's rows up to it are one per key (see views)
+    ("batch", pa.int64()), ("written_at", TS), ("log", pa.string()),
+])
+
+
 def schemas(attributes) -> dict[str, pa.Schema]:
     return {
         "customer_links_log": links_schema(attributes),
         "customers_log": customers_schema(attributes),
+        "customers_current": customers_schema(attributes),  # compacted snapshot of customers_log
         "sales_orders_log": ORDERS,
         "lineage": LINEAGE,
         "match_explanations_log": EXPLANATIONS,
@@ -124,4 +130,5 @@ def schemas(attributes) -> dict[str, pa.Schema]:
         "erasures_log": ERASURES,
         "dead_letters": DEAD_LETTERS,
         "checkpoints": CHECKPOINTS,
+        "compactions": COMPACTIONS,
     }

@@ -15,6 +15,39 @@ def _latest(source: str, keys: str, order: str = "batch DESC") -> str:
             f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
 
 
+def _current(scan, log: str, keys: str, order: str = "batch DESC", base: str | None = None) -> str:
+    """The latest row per key of a compacted log: the compacted rows (one per key, up to the
+    batch `unify compact` recorded) that no later row replaces, plus the latest of the later
+    rows. Unlike one window over the whole log, a filter on any column reaches the compacted
+    rows' scan, so a point lookup reads little more than the log's tail."""
+    upto = f"(SELECT coalesce(max(batch), -1) FROM {scan('compactions')} WHERE log = '{log}')"
+    tail = _latest(f"(SELECT * FROM {scan(log)} WHERE batch > {upto})", keys, order)
+    return (f"SELECT * FROM (SELECT * FROM {scan(base or log)} WHERE batch <= {upto}) "
+            f"ANTI JOIN ({tail}) USING ({keys}) UNION ALL BY NAME {tail}")
+
+
+def _members(scan, segments: dict[str, str]) -> str:
+    """Customer id -> its segments, as the segment tracker last recorded them. Kept apart from
+    the predicates, which may rank all customers, so a lookup of one customer stays cheap."""
+    if not segments:
+        return "SELECT NULL::VARCHAR AS customer_id, []::VARCHAR[] AS segments LIMIT 0"
+    names = ", ".join(f"'{n}'" for n in segments)
+    return f"""
+        SELECT customer_id, list(segment ORDER BY segment) AS segments FROM (
+            SELECT segment, customer_id, event FROM {scan('segment_events_log')}
+            QUALIFY row_number() OVER (PARTITION BY segment, customer_id ORDER BY batch DESC, written_at DESC) = 1)
+        WHERE event = 'entered' AND segment IN ({names}) GROUP BY customer_id"""
+
+
+def membership_sql(segments: dict[str, str]) -> str:
+    """(segment, customer_id) of every customer that meets a segment's predicate now."""
+    cases = ", ".join(f"CASE WHEN ({p}) THEN '{n}' END" for n, p in segments.items())
+    return f"""
+        SELECT unnest(matched) AS segment, customer_id FROM (
+            SELECT customer_id, list_filter([{cases}]::VARCHAR[], s -> s IS NOT NULL) AS matched
+            FROM dim_customer)"""
+
+
 def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
              measures: dict[str, str] | None = None, segments: dict[str, str] | None = None) -> dict[str, str]:
     """Name -> SELECT of every view, in creation order (later views use earlier ones).
@@ -28,19 +61,25 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
         scan = f"delta_scan('{(Path(lake) / table).resolve()}')"
         return scan if as_of_batch is None else f"(SELECT * FROM {scan} WHERE batch <= {as_of_batch})"
 
+    def current(log: str, keys: str, order: str = "batch DESC", base: str | None = None) -> str:
+        if as_of_batch is not None:  # the whole log up to then; compacted history is gone anyway
+            return _latest(src(log), keys, order)
+        return _current(src, log, keys, order, base)
+
     attrs = ", ".join(f'"{a}"' for a in attributes)
     c_attrs = ", ".join(f'c."{a}"' for a in attributes)
-    current_customers = _latest(src("customers_log"), "customer_id")
-    features = _latest(src("customer_features_log"), "customer_id")
+    current_customers = current("customers_log", "customer_id", base="customers_current")
+    features = current("customer_features_log", "customer_id")
+    orders = current("sales_orders_log", "source, order_key", "position DESC, batch DESC")
     return {
         "customer_links": f"""
             SELECT source, source_key, customer_id, rule, score, matched_source, matched_key,
                    event_at AS updated_at, first_at AS first_seen_at, {attrs}
-            FROM ({_latest(src('customer_links_log'), 'source, source_key')}) WHERE NOT deleted""",
+            FROM ({current('customer_links_log', 'source, source_key')}) WHERE NOT deleted""",
         "sales_orders": f"""
             SELECT o.source, o.order_key, o.customer_source, o.customer_key, l.customer_id,
                    o.ordered_at, o.total_amount, o.currency, o.store_id, o.channel, o.lines
-            FROM ({_latest(src('sales_orders_log'), 'source, order_key', 'position DESC, batch DESC')}) o
+            FROM ({orders}) o
             LEFT JOIN customer_links l ON l.source = o.customer_source AND l.source_key = o.customer_key
             WHERE NOT o.deleted""",
         "customer_features": f"""
@@ -80,7 +119,7 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
                        count(*) FILTER (WHERE ordered_at > latest - INTERVAL 30 DAY) AS orders_last_30_days,
                        sum(round(total_amount * 100)::BIGINT) FILTER (WHERE ordered_at > latest - INTERVAL 90 DAY) / 100
                            AS spend_last_90_days
-                FROM sales_orders, (SELECT max(ordered_at) AS latest FROM sales_orders)
+                FROM sales_orders, (SELECT max(ordered_at) AS latest FROM ({orders}) WHERE NOT deleted)
                 WHERE customer_id IS NOT NULL GROUP BY customer_id),
             base AS (
                 SELECT c.customer_id, {c_attrs},
@@ -99,9 +138,8 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
                 LEFT JOIN recent r USING (customer_id)
                 WHERE NOT c.deleted),
             measured AS (SELECT *{"".join(f", ({expr}) AS {name}" for name, expr in measures.items())} FROM base)
-            SELECT *, list_filter([{", ".join(f"CASE WHEN ({p}) THEN '{n}' END" for n, p in segments.items())}]::VARCHAR[],
-                                  s -> s IS NOT NULL) AS segments
-            FROM measured""",
+            SELECT m.*, coalesce(s.segments, []::VARCHAR[]) AS segments
+            FROM measured m LEFT JOIN ({_members(src, segments)}) s USING (customer_id)""",
         **{f"segment_{name}": f"SELECT * FROM dim_customer WHERE list_contains(segments, '{name}')"
            for name in segments},
         "customer_segments": """
@@ -125,15 +163,15 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
         "match_explanations": f"""
             SELECT l.customer_id, e.left_source, e.left_key, e.right_source, e.right_key,
                    e.rule, e.level, e.score, e.conditions, e.written_at AS linked_at
-            FROM ({_latest(src('match_explanations_log'), 'left_source, left_key, right_source, right_key')}) e
+            FROM ({current('match_explanations_log', 'left_source, left_key, right_source, right_key')}) e
             JOIN customer_links l ON l.source = e.left_source AND l.source_key = e.left_key
             WHERE NOT e.deleted""",
         "generic_keys": f"""
             SELECT attributes, value, records, written_at AS since
-            FROM ({_latest(src('generic_keys_log'), 'block_key')}) WHERE generic""",
+            FROM ({current('generic_keys_log', 'block_key')}) WHERE generic""",
         "match_overrides": f"""
             SELECT kind, left_source, left_key, right_source, right_key, "at", reason
-            FROM ({_latest(src('overrides_log'), 'left_source, left_key, right_source, right_key', '"at" DESC, batch DESC')})
+            FROM ({current('overrides_log', 'left_source, left_key, right_source, right_key', '"at" DESC, batch DESC')})
             WHERE kind <> 'clear'""",
         "dead_letters": f"""
             SELECT topic, "partition", "offset", reason, value, written_at

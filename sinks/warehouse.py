@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from sinks.view_docs import column_doc, view_doc
-from sinks.views import view_sql
+from sinks.views import membership_sql, view_sql
 from unify.errors import UnifyError
 
 
@@ -53,6 +53,11 @@ def define_views(con, lake: Path, attributes: tuple[str, ...], as_of_batch: int 
             where = ("measures or segments" if name == "dim_customer" and (measures or segments)
                      else f"view {name}")
             raise WarehouseError(f"{where}: {str(exc).splitlines()[0]}; fix the SQL in the config") from None
+    if segments:  # the predicates run only in the segment tracker: check they bind now
+        try:
+            con.execute(f"DESCRIBE {membership_sql(segments)}")
+        except duckdb.Error as exc:
+            raise WarehouseError(f"measures or segments: {str(exc).splitlines()[0]}; fix the SQL in the config") from None
     return list(views)
 
 
