@@ -89,7 +89,7 @@ def live_throughput(settings: Settings, config: Path, workdir: Path, total: int)
     first = None
     try:
         while True:
-            done = _committed(settings.lake)
+            done = _committed(settings.current_lake)
             now = time.perf_counter()
             if done and first is None:
                 first = (now, done)
@@ -120,13 +120,13 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
     worker = Worker(config, workdir / f"worker-{rate}.log")
     latencies: list[float] = []
     try:
-        before = _committed(settings.lake)
+        before = _committed(settings.current_lake)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the worker is up once it commits a probe
             prod.produce(source.topic, json.dumps({"op": "u", "before": rows[0], "after": rows[0],
                          "source": {"ts_ms": 2_000_000_000_000, "lsn": 10**12}}).encode())
             prod.flush(5)
-            if _committed(settings.lake) > before:
+            if _committed(settings.current_lake) > before:
                 break
             time.sleep(0.5)
         base = end_offsets(settings.broker, [source.topic])[(source.topic, 0)]

@@ -21,4 +21,4 @@ def render_data_dictionary(settings) -> str:
                        for name in names}
         finally:
             con.close()
-    return data_dictionary(columns, **settings.view_options)
+    return data_dictionary(columns, dict(settings.model.measures), dict(settings.model.segments))

@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
+from sinks import versions
 from sinks.delta import ensure_table
 from sinks.tables import COMPACTIONS
 from sinks.warehouse import connect
@@ -34,8 +35,10 @@ CURRENT_STATE = {
 SNAPSHOTS = {"customers_log": "customers_current"}
 
 
-def compact(lake: Path, vacuum: bool = False, retention_hours: int = 168) -> dict:
-    lake = Path(lake)
+def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dict:
+    """Compact the current version of the lake at `root`; with vacuum, also delete the
+    versions a rebuild superseded."""
+    lake = versions.current(root)
     report = {}
     con = connect()
     ensure_table(lake / "compactions", COMPACTIONS)
@@ -73,6 +76,10 @@ def compact(lake: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
                             "files_vacuumed": removed, "seconds": round(time.perf_counter() - started, 2)}
     finally:
         con.close()
+    if vacuum:
+        for path in versions.remove_superseded(root):
+            report[f"superseded {path.name}"] = {"rows_before": None, "rows_after": 0, "files": 0,
+                                                  "files_vacuumed": None, "seconds": 0}
     return report
 
 

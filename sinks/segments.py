@@ -20,9 +20,10 @@ from sinks.warehouse import connect, define_views
 
 
 class SegmentTracker:
-    def __init__(self, lake: Path, attributes: tuple[str, ...], measures: dict, segments: dict):
+    def __init__(self, lake: Path, attributes: tuple[str, ...], measures: dict, segments: dict,
+                 half_life_days: float = 90.0):
         self.lake, self.attributes = Path(lake), attributes
-        self.measures, self.segments = measures, segments
+        self.measures, self.segments, self.half_life_days = measures, segments, half_life_days
         self.table = self.lake / "segment_events_log"  # created by the DeltaSink
         self.members = self._restore()
 
@@ -42,8 +43,8 @@ class SegmentTracker:
             return []
         con = connect()
         try:
-            define_views(con, self.lake, self.attributes, temporary=True,
-                    measures=self.measures, segments=self.segments)
+            define_views(con, self.lake, self.attributes, temporary=True, measures=self.measures,
+                         segments=self.segments, half_life_days=self.half_life_days)
             current = set(con.execute(membership_sql(self.segments)).fetchall())
         finally:
             con.close()

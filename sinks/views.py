@@ -49,7 +49,8 @@ def membership_sql(segments: dict[str, str]) -> str:
 
 
 def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
-             measures: dict[str, str] | None = None, segments: dict[str, str] | None = None) -> dict[str, str]:
+             measures: dict[str, str] | None = None, segments: dict[str, str] | None = None,
+             half_life_days: float = 90.0) -> dict[str, str]:
     """Name -> SELECT of every view, in creation order (later views use earlier ones).
 
     `measures` (name -> SQL expression) become columns of `dim_customer`; `segments`
@@ -69,7 +70,16 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
     attrs = ", ".join(f'"{a}"' for a in attributes)
     c_attrs = ", ".join(f'c."{a}"' for a in attributes)
     current_customers = current("customers_log", "customer_id", base="customers_current")
-    features = current("customer_features_log", "customer_id")
+    # feature rows are as of each customer's latest purchase; brought to the watermark (the
+    # latest order time) here, so every customer's recency and decay share one clock
+    watermark = f"(SELECT max(as_of) FROM {src('model_metrics_log')})"
+    features = f"""
+        SELECT * REPLACE (
+            date_diff('millisecond', last_purchase_at, {watermark}) / 86400000 AS recency_days,
+            date_diff('millisecond', first_purchase_at, {watermark}) / 86400000 AS tenure_days,
+            coalesce(monetary_value * pow(2, -date_diff('millisecond', as_of, {watermark})
+                                               / {half_life_days * 86400000}), monetary_value) AS monetary_value)
+        FROM ({current("customer_features_log", "customer_id")})"""
     orders = current("sales_orders_log", "source, order_key", "position DESC, batch DESC")
     return {
         "customer_links": f"""

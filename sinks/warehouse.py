@@ -7,6 +7,7 @@ start-up and opened read-only by everything else.
 from __future__ import annotations
 
 import glob
+import time
 import sysconfig
 from pathlib import Path
 
@@ -30,21 +31,31 @@ def delta_extension() -> str:
     return found[0]
 
 
-def connect(path: Path | str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: Path | str = ":memory:", read_only: bool = False,
+            wait_seconds: float = 10.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (or an in-memory database). Everything holds the file only for a
+    moment (readers per query, the views' writer per switch), so a lock held by another
+    process is waited for, up to `wait_seconds`."""
     if read_only and not Path(path).exists():
         raise WarehouseError(f"{path}: no warehouse yet; start the worker (unify run) or run unify resolve first")
-    try:
-        con = duckdb.connect(str(path), read_only=read_only, config={"allow_unsigned_extensions": "true"})
-    except duckdb.IOException as exc:
-        raise WarehouseError(f"{path}: cannot open the warehouse ({str(exc).splitlines()[0]})") from None
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config={"allow_unsigned_extensions": "true"})
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc) or time.monotonic() > deadline:
+                raise WarehouseError(f"{path}: cannot open the warehouse ({str(exc).splitlines()[0]})") from None
+            time.sleep(0.02)
     con.execute(f"LOAD '{delta_extension()}'")
     return con
 
 
 def define_views(con, lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
-                 temporary: bool = False, measures: dict | None = None, segments: dict | None = None) -> list[str]:
+                 temporary: bool = False, measures: dict | None = None, segments: dict | None = None,
+                 half_life_days: float = 90.0) -> list[str]:
     """Define every view on a connection (the warehouse file, or an in-memory one)."""
-    views = view_sql(lake, attributes, as_of_batch, measures, segments)
+    views = view_sql(lake, attributes, as_of_batch, measures, segments, half_life_days)
     kind = "TEMP VIEW" if temporary else "VIEW"
     for name, sql in views.items():
         try:
@@ -66,14 +77,16 @@ def _literal(text: str) -> str:
 
 
 def create_views(path: Path, lake: Path, attributes: tuple[str, ...],
-                 measures: dict | None = None, segments: dict | None = None) -> list[str]:
+                 measures: dict | None = None, segments: dict | None = None,
+                 half_life_days: float = 90.0, wait_seconds: float = 30.0) -> list[str]:
     """(Re)create every view with its documentation, in one transaction, so readers see the
     old set or the new one. Holds the file only while it writes."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = connect(path)
+    con = connect(path, wait_seconds=wait_seconds)
     try:
         con.execute("BEGIN")
-        names = define_views(con, lake, attributes, measures=measures, segments=segments)
+        names = define_views(con, lake, attributes, measures=measures, segments=segments,
+                             half_life_days=half_life_days)
         for name in names:
             con.execute(f"COMMENT ON VIEW {name} IS {_literal(view_doc(name, segments))}")
             for (column,) in con.execute(
@@ -88,7 +101,7 @@ def create_views(path: Path, lake: Path, attributes: tuple[str, ...],
 
 
 def connect_as_of(lake: Path, attributes: tuple[str, ...], timestamp: str, measures: dict | None = None,
-                  segments: dict | None = None) -> duckdb.DuckDBPyConnection:
+                  segments: dict | None = None, half_life_days: float = 90.0) -> duckdb.DuckDBPyConnection:
     """An in-memory connection whose views show the dimension as it was at `timestamp`."""
     con = connect()
     logs = [f"SELECT batch, written_at FROM delta_scan('{(Path(lake) / t).resolve()}')"
@@ -100,5 +113,6 @@ def connect_as_of(lake: Path, attributes: tuple[str, ...], timestamp: str, measu
         raise WarehouseError(f"--as-of {timestamp!r}: {str(exc).splitlines()[0]}") from None
     if batch is None:
         raise WarehouseError(f"--as-of {timestamp}: the lake has no commit at or before that time")
-    define_views(con, lake, attributes, as_of_batch=batch, temporary=True, measures=measures, segments=segments)
+    define_views(con, lake, attributes, as_of_batch=batch, temporary=True, measures=measures,
+                 segments=segments, half_life_days=half_life_days)
     return con

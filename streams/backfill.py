@@ -33,9 +33,9 @@ def resolve_files(settings: Settings, inputs: list[tuple[str, Path]]) -> dict:
             result = pipeline.process(batch, record_offsets=False)
             events += result.events
             dead += len(result.dead)
-    create_views(settings.warehouse, settings.lake, settings.engine.attributes, **settings.view_options)
+    create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
     pipeline.update_segments()
     seconds = time.perf_counter() - started
     return {"events": events, "dead_letters": dead, "source_records": len(pipeline.resolver),
             "customers": len(pipeline.resolver.partition()), "seconds": round(seconds, 2),
-            "lake": str(settings.lake), "warehouse": str(settings.warehouse)}
+            "lake": str(settings.current_lake), "warehouse": str(settings.warehouse)}

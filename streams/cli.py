@@ -172,7 +172,7 @@ def sql(config_path, query, fmt, lake, as_of):
     from sinks.warehouse import connect, connect_as_of
     import duckdb
     settings = _settings(config_path, lake)
-    con = (connect_as_of(settings.lake, settings.engine.attributes, as_of, **settings.view_options) if as_of
+    con = (connect_as_of(settings.current_lake, settings.engine.attributes, as_of, **settings.view_options) if as_of
            else connect(settings.warehouse, read_only=True))
     try:
         cur = con.execute(query)
@@ -216,9 +216,9 @@ def status(config_path, wait, timeout):
     bootstrap = resolve_bootstrap(settings.broker, settings.lake)
     topics = settings.input_topics
     from sinks.delta import dead_letter_counts
-    report = (wait_until_caught_up(bootstrap, topics, settings.lake, timeout) if wait
-              else lag_report(bootstrap, topics, settings.lake))
-    dead = dead_letter_counts(settings.lake)
+    report = (wait_until_caught_up(bootstrap, topics, settings.current_lake, timeout) if wait
+              else lag_report(bootstrap, topics, settings.current_lake))
+    dead = dead_letter_counts(settings.current_lake)
     _print_rows(["topic", "partition", "end_offset", "committed", "lag", "dead_letters", "committed_at"],
                 [(r.topic, r.partition, r.end_offset, r.committed, r.lag, dead.get((r.topic, r.partition), 0),
                   r.committed_at) for r in report], "table")
@@ -250,6 +250,27 @@ def resolve(config_path, inputs, lake, diff_lake):
             raise click.UsageError(f"--input {item!r}: write it as NAME=FILE.jsonl")
         pairs.append((name, Path(file)))
     summary = resolve_files(settings, pairs)
+    click.echo(json.dumps(summary, indent=2))
+
+
+@main.command()
+@CONFIG
+@one_line_errors
+def rebuild(config_path):
+    """Replay every source topic into a new version of the dimension and switch the views to
+    it in one step. The current version stays readable (and a running worker keeps it fresh)
+    until the switch; customer ids, erasures and history carry over."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from streams.broker import resolve_bootstrap
+    from streams.rebuild import rebuild as run
+    settings = _settings(config_path)
+    bootstrap = resolve_bootstrap(settings.broker, settings.lake)
+    with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("events, ETA"),
+                  TimeRemainingColumn(), transient=True) as progress:
+        task = progress.add_task("replay", total=None)
+        summary = run(settings, bootstrap, lambda done, total: progress.update(task, completed=done, total=total))
+    changes = summary.pop("id_changes")
+    summary["id_changes"] = {kind: sum(1 for e in changes if e.event == kind) for kind in ("merged", "split", "created", "deleted")}
     click.echo(json.dumps(summary, indent=2))
 
 

@@ -135,6 +135,13 @@ def encode_erasure(erasure: Erasure) -> bytes:
                        "reason": erasure.reason}).encode()
 
 
+def encode_lineage(event) -> tuple[bytes, bytes]:
+    """Key (the customer id, for the compacted lineage topic) and value of a lineage event."""
+    return event.customer_id.encode(), json.dumps({
+        "event": event.event, "customer_id": event.customer_id, "from_ids": list(event.from_ids),
+        "to_ids": list(event.to_ids), "at_ms": event.at_ms, "cause": event.cause}).encode()
+
+
 def encode_override(override: Override) -> bytes:
     return json.dumps({
         "kind": override.kind, "ts_ms": override.at_ms, "reason": override.reason,

@@ -118,7 +118,7 @@ def run_demo(people: int, seed: int, noise: str, workdir: Path, config_path: str
                         raise BrokerError(f"the worker stopped: {_last_line(workdir / 'worker.log')}")
                     progress.update(done, completed=sum(r.committed for r in report))
 
-                wait_until_caught_up(broker.bootstrap, topics, settings.lake, timeout=600,
+                wait_until_caught_up(broker.bootstrap, topics, settings.current_lake, timeout=600,
                                      on_progress=on_progress)
         finally:
             _stop(worker)

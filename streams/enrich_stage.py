@@ -3,7 +3,9 @@
 Runs beside the resolver in the same single writer: each order change goes to the ledger
 (by the source record it names) and the churn model; after the batch, every customer whose
 orders or membership changed gets a fresh feature row with its churn score and value.
-Event time only: the as-of time of a row is the latest order time seen (the watermark).
+Event time only: a row's features are as of the customer's latest purchase, so they do not
+depend on when the row is written; its scores are as of the watermark (the latest order
+time seen).
 """
 from __future__ import annotations
 
@@ -54,10 +56,14 @@ class EnrichStage:
             self.refit(resolver)
         out = []
         for cid in sorted((self._dirty | touched) & resolver.ids.members.keys()):
-            f = self.enrichment.features(cid, members, self.watermark_ms)
-            v = self.value.predict_one(f)
+            # stored as of the customer's latest purchase: the same whenever it is written
+            # (the views bring recency and decay to the dimension's watermark); the scores
+            # need the features now
+            f = self.enrichment.features(cid, members, None)
+            now = self.enrichment.features(cid, members, self.watermark_ms, mixes=False) if f.orders else f
+            v = self.value.predict_one(now)
             out.append({
-                "customer_id": cid, "as_of": f.as_of_ms, "orders": f.orders,
+                "customer_id": cid, "as_of": f.as_of_ms if f.orders else None, "orders": f.orders,
                 "total_spend": f.total_spend, "average_order_value": f.average_order_value,
                 "monetary_value": f.monetary_value, "first_purchase_at": f.first_purchase_ms,
                 "last_purchase_at": f.last_purchase_ms, "recency_days": f.recency_days,
@@ -68,7 +74,7 @@ class EnrichStage:
                 "brand_spend": json.dumps(f.brand_spend, sort_keys=True),
                 "top_brands": [{"name": a.name, "score": a.score, "level": a.level} for a in f.top_brands],
                 "top_categories": [{"name": a.name, "score": a.score, "level": a.level} for a in f.top_categories],
-                "churn_score": self._churn_score(cid, f),
+                "churn_score": self._churn_score(cid, now),
                 "predicted_value": v.predicted_value, "alive_probability": v.alive_probability,
                 "value_band": v.band,
             })

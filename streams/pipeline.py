@@ -17,7 +17,7 @@ from sinks.segments import SegmentTracker
 from streams.codec import SourceCodec, decode_override
 from streams.enrich_stage import EnrichStage
 from streams.settings import Settings
-from unify.cdm import Change, Erasure, OrderChange
+from unify.cdm import Change, Erasure, OrderChange, Override
 from unify.errors import InvalidRecord
 from unify.resolver import Resolver
 
@@ -49,13 +49,36 @@ def tune_gc() -> None:
     gc.set_threshold(100_000, 50, 1000)
 
 
+class Decoder:
+    """Raw message -> Change, OrderChange, Override, Erasure or None (a tombstone); raises
+    InvalidRecord for anything malformed."""
+
+    def __init__(self, settings: Settings):
+        self.max_bytes = settings.stream.max_event_bytes
+        self.overrides_topic = settings.stream.overrides_topic
+        self.codecs = {s.topic: SourceCodec(s, self.max_bytes) for s in settings.engine.sources}
+
+    def decode(self, m: Message):
+        if m.topic == self.overrides_topic:
+            return decode_override(m.value, self.max_bytes)
+        codec = self.codecs.get(m.topic)
+        if codec is None:
+            raise InvalidRecord(f"unknown source topic {m.topic!r}; add it to sources in the config")
+        return codec.decode(m.value)
+
+    @staticmethod
+    def dead_letter(m: Message, exc: InvalidRecord) -> dict:
+        return {"topic": m.topic, "partition": m.partition, "offset": m.offset,
+                "reason": exc.reason, "value": m.value}
+
+
 class Pipeline:
     def __init__(self, settings: Settings, lake: Path | None = None):
         self.settings = settings
         engine = settings.engine
-        self.codecs = {s.topic: SourceCodec(s, settings.stream.max_event_bytes) for s in engine.sources}
+        self.decoder = Decoder(settings)
         self.resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
-        self.sink = DeltaSink(lake or settings.lake, engine.attributes)
+        self.sink = DeltaSink(lake or settings.current_lake, engine.attributes)
         self.enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
         restore_resolver(self.resolver, self.sink.lake, engine.attributes)
         for change in read_orders(self.sink.lake):
@@ -77,26 +100,19 @@ class Pipeline:
             tp = (m.topic, m.partition)
             seen = offsets.get(tp, (0, 0))
             offsets[tp] = (max(seen[0], m.offset + 1), seen[1] + 1)
-            codec = self.codecs.get(m.topic)
             try:
-                if m.topic == self.settings.stream.overrides_topic:
-                    command = decode_override(m.value, self.settings.stream.max_event_bytes)
-                    if isinstance(command, Erasure):
-                        erasures.append((command, self.resolver.erase(command.customer_id, command.at_ms)))
-                    elif command is not None:
-                        overrides.append(command)
-                        self.resolver.override(command.left, command.right, command.kind, command.at_ms)
-                    continue
-                if codec is None:
-                    raise InvalidRecord(f"unknown source topic {m.topic!r}; add it to sources in the config")
-                change = codec.decode(m.value)
+                change = self.decoder.decode(m)
             except InvalidRecord as exc:
-                dead.append({"topic": m.topic, "partition": m.partition, "offset": m.offset,
-                             "reason": exc.reason, "value": m.value})
+                dead.append(self.decoder.dead_letter(m, exc))
                 continue
             if change is None:
                 continue
-            if isinstance(change, Change):
+            if isinstance(change, Erasure):
+                erasures.append((change, self.resolver.erase(change.customer_id, change.at_ms)))
+            elif isinstance(change, Override):
+                overrides.append(change)
+                self.resolver.override(change.left, change.right, change.kind, change.at_ms)
+            elif isinstance(change, Change):
                 contacts += 1
                 self.resolver.apply(change)
             elif self.enrich.is_newer(change):  # replays and stale versions write nothing

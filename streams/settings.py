@@ -10,6 +10,8 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from sinks import versions
+
 from unify.cdm import CONTACT_ATTRIBUTES
 from unify.comparators import COMPARATORS
 from unify.errors import SpecError, UnifyError
@@ -133,9 +135,15 @@ class Settings:
         self.engine = _engine_spec(model)
 
     @property
+    def current_lake(self) -> Path:
+        """The folder of the current version of the dimension's tables (see sinks.versions)."""
+        return versions.current(self.lake)
+
+    @property
     def view_options(self) -> dict:
-        """Measures and segments, as the warehouse's views take them."""
-        return {"measures": dict(self.model.measures), "segments": dict(self.model.segments)}
+        """Measures, segments and the decay half-life, as the warehouse's views take them."""
+        return {"measures": dict(self.model.measures), "segments": dict(self.model.segments),
+                "half_life_days": self.enrich.half_life_days}
 
     @property
     def input_topics(self) -> list[str]:

@@ -5,7 +5,9 @@ import json
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from streams.broker import BrokerError
@@ -23,6 +25,41 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 1,
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerError(f"cannot create topic {topic}: {exc.args[0].str()}") from None
+
+
+def read_range(bootstrap: str, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int],
+               chunk: int = 50_000, stall_seconds: float = 60.0) -> Iterator[list[tuple[str, int, int, bytes | None]]]:
+    """(topic, partition, offset, value) of every record from `start` (inclusive) to `end`
+    (exclusive) per topic-partition, in chunks; no consumer group, nothing committed."""
+    wanted = {tp: (start.get(tp, 0), stop) for tp, stop in end.items() if stop > start.get(tp, 0)}
+    if not wanted:
+        return
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unify-replay",
+                         "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024})
+    try:
+        consumer.assign([TopicPartition(t, p, lo) for (t, p), (lo, _) in wanted.items()])
+        open_ = set(wanted)
+        quiet_since = time.monotonic()
+        while open_:
+            out = []
+            for m in consumer.consume(chunk, 1.0):
+                tp = (m.topic(), m.partition())
+                if m.error() is not None or tp not in open_:
+                    continue
+                lo, stop = wanted[tp]
+                if lo <= m.offset() < stop:
+                    out.append((tp[0], tp[1], m.offset(), m.value()))
+                if m.offset() + 1 >= stop:
+                    open_.discard(tp)
+                    consumer.pause([TopicPartition(*tp)])
+            if out:
+                quiet_since = time.monotonic()
+                yield out
+            elif time.monotonic() - quiet_since > stall_seconds:
+                missing = ", ".join(f"{t}[{p}]" for t, p in sorted(open_))
+                raise BrokerError(f"no records from {missing} for {stall_seconds:.0f} s; is the broker up?")
+    finally:
+        consumer.close()
 
 
 def producer(bootstrap: str) -> Producer:

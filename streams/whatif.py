@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sinks import versions
 from sinks.restore import read_state
 from streams.settings import ConfigError, Settings
 from unify.cdm import Change
@@ -20,7 +21,7 @@ def _ref(rid) -> str:
 
 def diff_against(settings: Settings, lake: Path, examples: int = 5) -> dict:
     engine = settings.engine
-    overrides, links = read_state(lake, engine.attributes)
+    overrides, links = read_state(versions.current(lake), engine.attributes)
     live = [l for l in links if not l.deleted]
     if not live:
         raise ConfigError(f"--diff-against {lake}: no customer dimension in that lake")

@@ -12,13 +12,49 @@ import json
 import logging
 
 import faust
+from confluent_kafka import Consumer, TopicPartition
 
+from sinks.delta import read_checkpoints
 from sinks.warehouse import create_views
+from streams.codec import encode_lineage
 from streams.pipeline import Message, Pipeline
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.topics import ensure_topics, read_range
 
 log = logging.getLogger("unify.worker")
+
+
+def catch_up(pipeline: Pipeline, bootstrap: str, target: dict[tuple[str, int], int]) -> int:
+    """Process what `target` (offsets per topic-partition) has and the pipeline's lake has
+    not: after a rebuild's switch, or a lake behind the consumer group. Returns the count."""
+    have = {tp: offset for tp, (offset, _, _) in read_checkpoints(pipeline.sink.lake).items()}
+    behind = {tp: end for tp, end in target.items() if end > have.get(tp, 0)}
+    done = 0
+    for records in read_range(bootstrap, have, behind):
+        done += pipeline.process([Message(*r) for r in records]).events
+    return done
+
+
+def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pipeline:
+    """The pipeline to use now: after `unify rebuild` switched versions, a new one on the new
+    version that has also seen what this one had."""
+    if settings.current_lake == pipeline.sink.lake:
+        return pipeline
+    log.warning("the dimension was rebuilt into %s; moving to it", settings.current_lake)
+    fresh = Pipeline(settings)
+    seen = {tp: offset for tp, (offset, _, _) in read_checkpoints(pipeline.sink.lake).items()}
+    log.warning("caught up %d events the rebuild had not seen", catch_up(fresh, bootstrap, seen))
+    return fresh
+
+
+def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(timeout=10)
+        tps = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
+        return {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0}
+    finally:
+        consumer.close()
 
 
 def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.App:
@@ -43,21 +79,23 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
     lineage = app.topic(stream.lineage_topic, key_serializer="raw", value_serializer="raw")
     segment_events = app.topic(stream.segment_events_topic, key_serializer="raw", value_serializer="raw")
 
+    current = [pipeline]
+
     @app.agent(sources, concurrency=1, name="unify")
     async def unify(events_stream):
         loop = asyncio.get_running_loop()
         async for events in events_stream.take_events(stream.batch_size, within=stream.batch_seconds):
             messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.value)
                         for e in events]
-            result = await loop.run_in_executor(None, pipeline.process, messages)
+            current[0] = await loop.run_in_executor(None, follow_version, settings, bootstrap, current[0])
+            result = await loop.run_in_executor(None, current[0].process, messages)
             for d in result.dead:
                 await dead_letters.send(value=d["value"], headers={
                     "reason": d["reason"].encode(), "topic": d["topic"].encode(),
                     "partition": str(d["partition"]).encode(), "offset": str(d["offset"]).encode()})
             for e in result.lineage:  # keyed by customer id on a compacted topic
-                await lineage.send(key=e.customer_id.encode(), value=json.dumps({
-                    "event": e.event, "customer_id": e.customer_id, "from_ids": list(e.from_ids),
-                    "to_ids": list(e.to_ids), "at_ms": e.at_ms, "cause": e.cause}).encode())
+                key, value = encode_lineage(e)
+                await lineage.send(key=key, value=value)
             for e in result.segment_events:
                 await segment_events.send(key=e["customer_id"].encode(), value=json.dumps(
                     {"segment": e["segment"], "customer_id": e["customer_id"], "event": e["event"],
@@ -81,7 +119,11 @@ def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> No
     """Prepare topics, lake and views, restore state, then run until a signal stops it."""
     prepare_topics(settings, bootstrap)
     pipeline = Pipeline(settings)
-    create_views(settings.warehouse, settings.lake, settings.engine.attributes, **settings.view_options)
+    caught_up = catch_up(pipeline, bootstrap, committed_offsets(bootstrap, settings.stream.app_id,
+                                                                 settings.input_topics))
+    if caught_up:
+        log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
+    create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
     app = build_app(settings, bootstrap, pipeline)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()

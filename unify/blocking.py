@@ -45,6 +45,9 @@ class BlockIndex:
         block = self._blocks.get(key)
         return block is not None and len(block) > self.max_size
 
+    def generic_keys(self) -> list[str]:
+        return sorted(k for k, block in self._blocks.items() if len(block) > self.max_size)
+
     def members(self, key: str) -> set[Hashable]:
         return self._blocks.get(key, set())
 

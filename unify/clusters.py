@@ -110,3 +110,23 @@ class CustomerIds:
         for rid in comp:
             self.customer_of[rid] = cid
         self.next_id = max(self.next_id, id_number(cid) + 1)
+
+
+def carry_over(previous: dict[str, set[RecordId]], components: list[set[RecordId]],
+               age: Callable[[RecordId], tuple], next_id: int, at_ms: int,
+               cause: str) -> tuple[CustomerIds, list[LineageEvent]]:
+    """Ids for a partition built from scratch (a rebuild), taken over from the partition it
+    replaces by the rules of an incremental change: a component keeps the id of the previous
+    customer whose oldest record it holds, merged customers keep the oldest id, split ones
+    give new ids to the parts without their oldest record. The same partition keeps every id.
+
+    Returns the ids and the lineage events of the differences.
+    """
+    ids = CustomerIds(next_id)
+    for cid, members in previous.items():
+        ids.adopt(members, cid)
+    _, events = ids.reassign(components, previous.keys(), age, at_ms, cause)
+    final = CustomerIds(ids.next_id)  # without the previous records that are gone
+    for cid, members in ids.members.items():
+        final.adopt(members, cid)
+    return final, events

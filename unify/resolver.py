@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from unify.cdm import Change
-from unify.clusters import CustomerIds, LineageEvent, id_number
+from unify.clusters import CustomerIds, LineageEvent, carry_over, id_number
 from unify.graph import ALWAYS, LinkGraph, RecordId, SourceRecord, pair
 from unify.matcher import ConditionResult, Matcher
 from unify.spec import MatchSpec, SurvivorshipSpec
@@ -201,6 +201,30 @@ class Resolver:
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
         self.graph.changed_pairs, self.graph.changed_keys = set(), set()
         return out
+
+    def snapshot(self) -> Output:
+        """Every row of the current state (as `drain` gives the changed ones), for a rebuild."""
+        out = Output(lineage=self._lineage)
+        out.links = [self._link_row(rid) for rid in sorted({*self.graph.records, *self.tombstones})]
+        out.customers = [self.profile(cid) for cid in sorted(self.ids.members)]
+        out.explanations = [self.explain(a, b) for a in sorted(self.graph.edges)
+                            for b in sorted(self.graph.edges[a]) if a < b]
+        for key in self.graph.blocks.generic_keys():
+            attributes, values = self.matcher.describe_key(key)
+            out.generic_keys.append(GenericKeyRow(key, attributes, values,
+                                                  len(self.graph.blocks.members(key)), True))
+        self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
+        self.graph.changed_pairs, self.graph.changed_keys = set(), set()
+        return out
+
+    def carry_ids_over(self, previous: dict[str, set[RecordId]], next_id: int, at_ms: int) -> list[LineageEvent]:
+        """Take the customer ids of a previous build of the same records (see `carry_over`).
+        The lineage so far, in the ids being replaced, is dropped."""
+        self._lineage = []
+        components = [m for m in self.ids.members.values() if m]
+        self.ids, events = carry_over(previous, components, lambda r: self.graph.records[r].age,
+                                      max(next_id, self.ids.next_id), at_ms, "rebuild")
+        return events
 
     def explain(self, a: RecordId, b: RecordId) -> ExplanationRow:
         link = self.graph.neighbours(a).get(b)

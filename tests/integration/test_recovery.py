@@ -3,8 +3,11 @@ nothing; a fresh, empty broker plus the lake carries on with the same customer i
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -14,7 +17,7 @@ from streams.demo import publish_world
 from streams.settings import load
 from streams.status import lag_report, wait_until_caught_up
 from streams.topics import produce_all, producer
-from tests.conftest import query, running
+from tests.conftest import ROOT, query, running
 from streams.backfill import resolve_files
 from unify.synthetic import WorldSpec, generate, write_jsonl
 
@@ -71,6 +74,44 @@ def test_kill_9_at_random_moments_changes_nothing(broker, make_config, tmp_path)
         assert dupes == 0
     assert query(crashed, "SELECT count(*), round(sum(total_amount), 2) FROM sales_orders") == \
         query(reference, "SELECT count(*), round(sum(total_amount), 2) FROM sales_orders")
+
+
+def max_batch(settings, table: str) -> int:
+    from sinks.warehouse import connect
+    con = connect()
+    try:
+        return con.execute(f"SELECT coalesce(max(batch), 0) FROM delta_scan('{settings.current_lake / table}')").fetchone()[0]
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("crash_before", ["customer_links_log:3", "checkpoints:3"])
+def test_a_crash_between_a_batch_files_and_its_commit_loses_and_doubles_nothing(
+        broker, make_config, tmp_path, crash_before):
+    spec = WorldSpec(people=800, seed=4)
+    config = make_config(broker.bootstrap, batch_size=1000, batch_seconds=0.3)
+    settings = load(config)
+    publish_world(settings, broker.bootstrap, spec)
+    with open(tmp_path / "crashed.log", "wb") as log:
+        crashing = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "integration" / "crashing_worker.py"), "run", "-c", str(config)],
+            cwd=ROOT, env={**os.environ, "UNIFY_CRASH_BEFORE": crash_before}, stdout=log,
+            stderr=subprocess.STDOUT, timeout=180)
+    assert crashing.returncode == -signal.SIGKILL
+    # the third batch is half in the lake: some of its tables are written, its commit is not
+    assert max_batch(settings, "sales_orders_log") == 3 and max_batch(settings, "checkpoints") == 2
+    assert max_batch(settings, "customer_links_log") == (3 if crash_before.startswith("checkpoints") else 2)
+
+    with running(["run", "-c", str(config)], tmp_path / "after.log"):
+        wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.current_lake, timeout=180)
+    files = tmp_path / "world"
+    write_jsonl(files, spec)
+    reference = load(config).with_overrides(lake=tmp_path / "reference")
+    resolve_files(reference, [(s.name, files / f"{s.name}.jsonl") for s in reference.engine.sources])
+    assert dimension(settings) == dimension(reference)
+    assert query(settings, "SELECT count(*) - count(DISTINCT (source, source_key)) FROM customer_links") == [(0,)]
+    assert query(settings, "SELECT count(*), count(DISTINCT (source, order_key)), round(sum(total_amount), 2) FROM sales_orders") == \
+        query(reference, "SELECT count(*), count(DISTINCT (source, order_key)), round(sum(total_amount), 2) FROM sales_orders")
 
 
 def test_fresh_broker_restores_from_the_lake(make_config, tmp_path):

@@ -74,5 +74,6 @@ class Enrichment:
     def advance(self, watermark_ms: int) -> None:
         self.churn.advance(watermark_ms)
 
-    def features(self, customer_id: str, members_of: MembersOf, as_of_ms: int) -> CustomerFeatures:
-        return self.ledger.features(members_of(customer_id) or (), as_of_ms)
+    def features(self, customer_id: str, members_of: MembersOf, as_of_ms: int | None,
+                 mixes: bool = True) -> CustomerFeatures:
+        return self.ledger.features(members_of(customer_id) or (), as_of_ms, mixes)

@@ -119,6 +119,8 @@ class ActivityLedger:
                 total += aggregate
         return total
 
-    def features(self, records: Iterable[RecordId], as_of_ms: int, mixes: bool = True) -> CustomerFeatures:
-        """Features of the customer made of `records`, at event time `as_of_ms`."""
-        return summarize(self.aggregate(records), as_of_ms, self.spec, mixes)
+    def features(self, records: Iterable[RecordId], as_of_ms: int | None, mixes: bool = True) -> CustomerFeatures:
+        """Features of the customer made of `records`, at event time `as_of_ms`; None: at
+        its latest purchase, which makes them a function of its own orders only."""
+        aggregate = self.aggregate(records)
+        return summarize(aggregate, aggregate.last_ms or 0 if as_of_ms is None else as_of_ms, self.spec, mixes)

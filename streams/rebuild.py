@@ -1,0 +1,207 @@
+"""`unify rebuild`: replay every source topic from its first offset into a new version of
+the dimension, then switch the views to it in one step.
+
+The replay is not held to the live path's per-batch cost: events go through the core in
+large chunks, orders are appended as they come (they carry no customer id), and the
+customers, links, explanations and features are written once, as the final state.
+
+What the replaced version knew carries over: customer ids (the same records keep their
+ids; see `unify.clusters.carry_over`), erasures (their tombstones are kept, so a replayed
+history cannot bring an erased person back) and the history logs, which a replay cannot
+recreate (lineage, customer versions, erasures, segment events, model metrics). A worker
+running meanwhile keeps the old version fresh; at the switch it moves to the new version
+and replays what that version has not seen yet.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import pyarrow as pa
+from deltalake import DeltaTable, write_deltalake
+
+from sinks import versions
+from sinks.delta import DeltaSink
+from sinks.restore import read_orders, read_state
+from sinks.segments import SegmentTracker
+from sinks.warehouse import connect, create_views
+from streams.enrich_stage import EnrichStage
+from streams.pipeline import Decoder, Message
+from streams.settings import Settings
+from streams.status import end_offsets
+from streams.codec import encode_lineage
+from streams.topics import produce_all, producer, read_range
+from unify.cdm import Change, Erasure, OrderChange, Override
+from unify.clusters import id_number
+from unify.errors import InvalidRecord
+from unify.resolver import CustomerRow, Output, Resolver
+
+HISTORY = ("lineage", "customers_log", "erasures_log", "segment_events_log", "model_metrics_log")
+
+
+def _has_rows(table: Path) -> bool:
+    return (table / "_delta_log").exists() and bool(DeltaTable(str(table)).file_uris())
+
+
+class Replay:
+    """The core and sink of one rebuild: `add` chunks of messages, then `finish`."""
+
+    def __init__(self, settings: Settings, new: Path, old: Path):
+        engine = settings.engine
+        self.settings, self.old = settings, old
+        self.decoder = Decoder(settings)
+        self.resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
+        _, links = read_state(old, engine.attributes)
+        self.previous: dict[str, set] = defaultdict(set)
+        for row in links:
+            rid = (row.source, row.source_key)
+            if row.deleted:  # erased or deleted: a replayed older version stays a no-op
+                self.resolver.tombstones[rid] = (row.position, row.event_ms)
+            else:
+                self.previous[row.customer_id].add(rid)
+        self.next_id, self.old_customers, self.done_erasures = _old_ids(old, engine.attributes)
+        _copy_history(old, new)
+        self.sink = DeltaSink(new, engine.attributes)  # its batches follow the copied ones
+        self.overrides: list[Override] = []
+        self.erasures: list[Erasure] = []
+        self.events = self.dead = 0
+
+    def add(self, messages: list[Message]) -> None:
+        orders: dict[tuple[str, str], OrderChange] = {}
+        dead = []
+        for m in messages:
+            self.events += 1
+            try:
+                item = self.decoder.decode(m)
+            except InvalidRecord as exc:
+                dead.append(self.decoder.dead_letter(m, exc))
+                continue
+            if isinstance(item, Change):
+                self.resolver.apply(item)
+            elif isinstance(item, OrderChange):
+                held = orders.get((item.source, item.key))
+                if held is None or item.position > held.position:
+                    orders[(item.source, item.key)] = item
+            elif isinstance(item, Override):
+                self.overrides.append(item)
+                self.resolver.override(item.left, item.right, item.kind, item.at_ms)
+            elif isinstance(item, Erasure):  # its customer id means something only at the end
+                self.erasures.append(item)
+        self.dead += len(dead)
+        if orders or dead:
+            self.sink.add(Output(), list(orders.values()), dead, {})
+            self.sink.flush()
+
+    def finish(self, offsets: dict[tuple[str, int], int]) -> list:
+        """Carry ids over, apply the erasures, write the final state; returns the lineage."""
+        resolver, now = self.resolver, int(time.time() * 1000)
+        lineage = resolver.carry_ids_over(self.previous, self.next_id, now) if self.previous else []
+        erased = [(e, resolver.erase(e.customer_id, e.at_ms)) for e in self.erasures
+                  if (e.customer_id, e.at_ms) not in self.done_erasures]
+        output = resolver.snapshot()
+        output.lineage = lineage + output.lineage
+        gone = set(self.previous) - set(resolver.ids.members)
+        output.customers = [c for c in output.customers if not self._unchanged(c)]
+        output.customers += [resolver.profile(cid) for cid in sorted(gone) if cid in self.old_customers]
+
+        enrich = EnrichStage(self.settings.enrich.half_life_days, self.settings.enrich.churn_window_days)
+        for change in read_orders(self.sink.lake):
+            enrich.apply_order(change, resolver)
+        enrich.refit(resolver)
+        features = enrich.rows(set(resolver.ids.members), resolver)
+        ends = {tp: (end, 0) for tp, end in offsets.items()}
+        self.sink.add(output, [], [], ends, self.overrides, features,
+                      enrich.metrics_row() if enrich.watermark_ms else None, erased)
+        batch = self.sink.flush()
+        self.sink.purge(records=[], customers=sorted(gone), erased=[r for _, rs in erased for r in rs])
+        SegmentTracker(self.sink.lake, self.settings.engine.attributes,
+                       **self.settings.view_options).update(batch)
+        return output.lineage
+
+    def _unchanged(self, row: CustomerRow) -> bool:
+        """The replaced version's current row of this customer says the same: writing it
+        again would add an empty version to the history."""
+        old = self.old_customers.get(row.customer_id)
+        return old is not None and old == _comparable(row)
+
+
+def _comparable(row: CustomerRow) -> tuple:
+    attributes = tuple(sorted((k, v) for k, v in row.attributes.items() if v is not None))
+    return (attributes, tuple(sorted(row.winners.items())), row.source_count, tuple(row.sources),
+            row.updated_ms or None, row.first_ms or None)
+
+
+def _old_ids(old: Path, attributes: tuple[str, ...]) -> tuple[int, dict[str, tuple], set]:
+    """The next unused id number, the current customer rows and the applied erasures of the
+    replaced version."""
+    con = connect()
+    try:
+        seen = [1]
+        customers: dict[str, tuple] = {}
+        if _has_rows(old / "customers_log"):
+            table = f"delta_scan('{(old / 'customers_log').resolve()}')"
+            (top,) = con.execute(f"SELECT max(customer_id) FROM {table}").fetchone()
+            seen.append(id_number(top) + 1 if top else 1)
+            cols = ", ".join(f'"{a}"' for a in attributes)
+            for r in con.execute(f"""
+                    SELECT customer_id, winners, source_count, sources, epoch_ms(updated_at),
+                           epoch_ms(first_seen_at), {cols}
+                    FROM {table} QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY batch DESC) = 1
+                    AND NOT deleted""").fetchall():
+                values = tuple(sorted((a, v) for a, v in zip(attributes, r[6:]) if v is not None))
+                customers[r[0]] = (values, tuple(sorted(json.loads(r[1]).items())), r[2], tuple(r[3]), r[4], r[5])
+        if _has_rows(old / "lineage"):
+            (top,) = con.execute(f"""SELECT max(c) FROM (SELECT unnest(to_ids || from_ids || [customer_id]) AS c
+                                     FROM delta_scan('{(old / 'lineage').resolve()}'))""").fetchone()
+            seen.append(id_number(top) + 1 if top else 1)
+        erasures = set()
+        if _has_rows(old / "erasures_log"):
+            erasures = set(con.execute(f"""SELECT customer_id, epoch_ms("at")
+                                           FROM delta_scan('{(old / 'erasures_log').resolve()}')""").fetchall())
+        return max(seen), customers, erasures
+    finally:
+        con.close()
+
+
+def _copy_history(old: Path, new: Path) -> None:
+    for name in HISTORY:
+        if _has_rows(old / name):
+            table = DeltaTable(str(old / name))
+            write_deltalake(str(new / name), table.to_pyarrow_table(), mode="append",
+                            configuration={"delta.dataSkippingStatsColumns": "batch"})
+
+
+def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int], None] | None = None,
+            chunk: int = 50_000) -> dict:
+    """Replay the topics into a new version and switch to it; returns a summary."""
+    started = time.perf_counter()
+    root, old = settings.lake, settings.current_lake
+    ends = {tp: end for tp, end in end_offsets(bootstrap, settings.input_topics).items() if end > 0}
+    total = sum(ends.values())
+    new = versions.next_version(root)
+    try:
+        replay = Replay(settings, new, old)
+        for records in read_range(bootstrap, {}, ends, chunk):
+            replay.add([Message(*r) for r in records])
+            if on_progress:
+                on_progress(replay.events, total)
+        replay_seconds = time.perf_counter() - started
+        lineage = replay.finish(ends)
+        create_views(settings.warehouse, new, settings.engine.attributes, **settings.view_options)
+        versions.switch(root, new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if lineage:
+        produce_all(producer(bootstrap), [(settings.stream.lineage_topic, *encode_lineage(e)) for e in lineage])
+    seconds = time.perf_counter() - started
+    return {"events": replay.events, "dead_letters": replay.dead,
+            "source_records": len(replay.resolver), "customers": len(replay.resolver.ids.members),
+            "id_changes": [e for e in lineage if e.cause == "rebuild"],
+            "replay_seconds": round(replay_seconds, 2), "seconds": round(seconds, 2),
+            "events_per_second": round(replay.events / seconds) if seconds else None,
+            "previous": str(old), "version": str(new)}
