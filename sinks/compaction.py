@@ -5,7 +5,7 @@ Only rows up to the batch committed when compaction starts are rewritten (`repla
 batch <= N`), so a worker appending at the same time loses nothing; `compactions` records N,
 which lets the views read the compacted rows without a window (see `views._current`).
 History logs (customer versions, lineage, dead letters, metrics, checkpoints) keep every row;
-their files are only merged, and the current customer versions go to `customers_current`.
+their files are only merged.
 Time travel (`--as-of`) before a compaction sees the compacted state.
 """
 from __future__ import annotations
@@ -14,16 +14,18 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
+from deltalake import DeltaTable, WriterProperties, write_deltalake
 
 from sinks import versions
 from sinks.delta import ensure_table
 from sinks.tables import COMPACTIONS
 from sinks.warehouse import connect
 
+# the compacted rows are sorted by key: small row groups let a point lookup skip the rest
+SMALL_ROW_GROUPS = WriterProperties(max_row_group_size=8192)
+
 # log -> (key columns, order of the row that counts): the latest-per-key rule of the views
 CURRENT_STATE = {
-    "customers_log": ("customer_id", "batch DESC"),
     "customer_links_log": ("source, source_key", "batch DESC"),
     "sales_orders_log": ("source, order_key", "position DESC, batch DESC"),
     "customer_features_log": ("customer_id", "batch DESC"),
@@ -31,8 +33,7 @@ CURRENT_STATE = {
     "generic_keys_log": ("block_key", "batch DESC"),
     "overrides_log": ("left_source, left_key, right_source, right_key", '"at" DESC, batch DESC'),
 }
-# history logs whose current rows go to a snapshot table instead of replacing the log
-SNAPSHOTS = {"customers_log": "customers_current"}
+
 
 
 def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dict:
@@ -44,29 +45,30 @@ def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
     ensure_table(lake / "compactions", COMPACTIONS)
     try:
         _purge_erased(con, lake)
-        for table_dir in sorted(p for p in lake.iterdir() if (p / "_delta_log").exists()):
+        # the compactions table last: the others append to it
+        for table_dir in sorted((p for p in lake.iterdir() if (p / "_delta_log").exists()),
+                                key=lambda p: (p.name == "compactions", p.name)):
             name = table_dir.name
             started = time.perf_counter()
             table = DeltaTable(str(table_dir))
             before = _rows(table)
             if name in CURRENT_STATE and before:
                 keys, order = CURRENT_STATE[name]
-                target = lake / SNAPSHOTS.get(name, name)
-                ensure_table(target, pa.schema(table.schema().to_arrow()))
                 (upto,) = con.execute(f"SELECT max(batch) FROM delta_scan('{table_dir.resolve()}')").fetchone()
                 current = con.execute(f"""
                     SELECT * FROM delta_scan('{table_dir.resolve()}') WHERE batch <= {upto}
                     QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1
                     ORDER BY {keys}""").arrow()  # sorted: row-group statistics skip the rest
-                schema = DeltaTable(str(target)).schema().to_arrow()
-                write_deltalake(str(target), pa.table(current).cast(pa.schema(schema)), mode="overwrite",
-                                predicate=None if name in SNAPSHOTS else f"batch <= {upto}")
+                schema = table.schema().to_arrow()
+                write_deltalake(str(table_dir), pa.table(current).cast(pa.schema(schema)), mode="overwrite",
+                                predicate=f"batch <= {upto}", writer_properties=SMALL_ROW_GROUPS)
                 # recorded after the rewrite: until then views still read the rows as a tail
                 write_deltalake(str(lake / "compactions"), pa.Table.from_pylist(
                     [{"batch": upto, "written_at": int(time.time() * 1000), "log": name}],
                     schema=COMPACTIONS), mode="append")
                 table = DeltaTable(str(table_dir))
-            table.optimize.compact()
+            table.optimize.compact(writer_properties=SMALL_ROW_GROUPS)
+            table.create_checkpoint()  # readers replay one file, not every commit
             removed = 0
             if vacuum:
                 removed = len(table.vacuum(retention_hours=int(retention_hours), dry_run=False,
@@ -91,7 +93,7 @@ def _purge_erased(con, lake: Path) -> None:
     ids = [r[0] for r in con.execute(f"SELECT DISTINCT customer_id FROM delta_scan('{erasures.resolve()}')").fetchall()]
     if ids:
         listed = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
-        for name in ("customers_log", "customers_current", "customer_features_log"):
+        for name in ("customers_log", "customer_features_log"):
             if (lake / name / "_delta_log").exists():
                 DeltaTable(str(lake / name)).delete(f"customer_id IN ({listed})")
 

@@ -119,13 +119,7 @@ class DeltaSink:
                 "first_at": link.first_ms, **{a: link.attributes.get(a) for a in self.attributes},
             })
         for c in output.customers:
-            self._rows["customers_log"].append({
-                "batch": b, "written_at": now, "customer_id": c.customer_id, "deleted": c.deleted,
-                "source_count": c.source_count, "sources": list(c.sources),
-                "winners": json.dumps(c.winners, sort_keys=True), "updated_at": c.updated_ms or None,
-                "first_seen_at": c.first_ms or None,
-                **{a: c.attributes.get(a) for a in self.attributes},
-            })
+            self._rows["customers_log"].append({"batch": b, "written_at": now, **self._profile(c)})
         for i, e in enumerate(output.lineage):
             self._rows["lineage"].append({
                 "batch": b, "seq": i, "event": e.event, "customer_id": e.customer_id,
@@ -158,8 +152,14 @@ class DeltaSink:
                 "batch": b, "written_at": now, "kind": o.kind, "left_source": o.left[0],
                 "left_key": o.left[1], "right_source": o.right[0], "right_key": o.right[1],
                 "at": o.at_ms, "reason": o.reason})
-        for f in features:
-            self._rows["customer_features_log"].append({"batch": b, "written_at": now, **f})
+        for f in features:  # with its profile: the dimension's one row per customer
+            row = dict(f)
+            profile = self._profile(row.pop("profile"))
+            self._rows["customer_features_log"].append({"batch": b, "written_at": now, **row, **profile})
+        for c in output.customers:
+            if c.deleted:
+                self._rows["customer_features_log"].append(
+                    {"batch": b, "written_at": now, "customer_id": c.customer_id, "deleted": True})
         if metrics is not None:
             self._rows["model_metrics_log"].append({"batch": b, "written_at": now, **metrics})
         for erasure, records in erasures:  # recorded without personal data
@@ -171,6 +171,12 @@ class DeltaSink:
         for tp, (next_offset, events) in offsets.items():
             prev = self._offsets.get(tp, (0, 0))
             self._offsets[tp] = (max(prev[0], next_offset), prev[1] + events)
+
+    def _profile(self, c) -> dict:
+        return {"customer_id": c.customer_id, "deleted": c.deleted, "source_count": c.source_count,
+                "sources": list(c.sources), "winners": json.dumps(c.winners, sort_keys=True),
+                "updated_at": c.updated_ms or None, "first_seen_at": c.first_ms or None,
+                **{a: c.attributes.get(a) for a in self.attributes}}
 
     def flush(self) -> int:
         """Write every buffered table, then the orders and links, then the checkpoint.
@@ -211,12 +217,12 @@ class DeltaSink:
             self._delete("match_explanations_log", f"NOT deleted AND ({sides})")
         if customers:
             ids = ", ".join(_sql(c) for c in customers)
-            for name in ("customers_log", "customers_current", "customer_features_log"):
+            for name in ("customers_log", "customer_features_log"):
                 self._delete(name, f"customer_id IN ({ids})")
         if erased:  # versions of other customers whose golden values came from these records
             won = " OR ".join(f"winners LIKE {_sql('%' + json.dumps(f'{s}/{k}') + '%')}" for s, k in erased)
-            self._delete("customers_log", won)
-            self._delete("customers_current", won)
+            for name in ("customers_log", "customer_features_log"):
+                self._delete(name, won)
 
     def _delete(self, name: str, predicate: str) -> None:
         DeltaTable(str(self.lake / name)).delete(predicate)

@@ -73,6 +73,7 @@ OVERRIDES = pa.schema([
 ])
 
 AFFINITY = pa.struct([("name", pa.string()), ("score", pa.float64()), ("level", pa.string())])
+PURCHASE = pa.struct([("at", TS), ("cents", pa.int64())])
 
 FEATURES = pa.schema([
     ("batch", pa.int64()), ("written_at", TS), ("customer_id", pa.string()), ("as_of", TS),
@@ -85,6 +86,16 @@ FEATURES = pa.schema([
     ("churn_score", pa.float64()), ("predicted_value", pa.float64()),
     ("alive_probability", pa.float64()), ("value_band", pa.string()),
 ])
+
+
+def profiles_schema(attributes) -> pa.Schema:
+    """A customer's current row: golden profile, features and scores together, so that the
+    dimension reads one table. Features are as of the customer's latest purchase (`as_of`);
+    `recent_purchases` holds its purchases of the 90 days before, for windowed spend."""
+    return pa.schema([*customers_schema(attributes),
+                      *(f for f in FEATURES if f.name not in ("batch", "written_at", "customer_id")),
+                      ("recent_purchases", pa.list_(PURCHASE))])
+
 
 MODEL_METRICS = pa.schema([
     ("batch", pa.int64()), ("written_at", TS), ("as_of", TS), ("labels", pa.int64()),
@@ -118,13 +129,12 @@ def schemas(attributes) -> dict[str, pa.Schema]:
     return {
         "customer_links_log": links_schema(attributes),
         "customers_log": customers_schema(attributes),
-        "customers_current": customers_schema(attributes),  # compacted snapshot of customers_log
         "sales_orders_log": ORDERS,
         "lineage": LINEAGE,
         "match_explanations_log": EXPLANATIONS,
         "generic_keys_log": GENERIC_KEYS,
         "overrides_log": OVERRIDES,
-        "customer_features_log": FEATURES,
+        "customer_features_log": profiles_schema(attributes),
         "model_metrics_log": MODEL_METRICS,
         "segment_events_log": SEGMENT_EVENTS,
         "erasures_log": ERASURES,

@@ -15,15 +15,20 @@ def _latest(source: str, keys: str, order: str = "batch DESC") -> str:
             f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
 
 
-def _current(scan, log: str, keys: str, order: str = "batch DESC", base: str | None = None) -> str:
+def _current(scan, log: str, keys: str, order: str = "batch DESC") -> str:
     """The latest row per key of a compacted log: the compacted rows (one per key, up to the
     batch `unify compact` recorded) that no later row replaces, plus the latest of the later
     rows. Unlike one window over the whole log, a filter on any column reaches the compacted
     rows' scan, so a point lookup reads little more than the log's tail."""
-    upto = f"(SELECT coalesce(max(batch), -1) FROM {scan('compactions')} WHERE log = '{log}')"
-    tail = _latest(f"(SELECT * FROM {scan(log)} WHERE batch > {upto})", keys, order)
-    return (f"SELECT * FROM (SELECT * FROM {scan(base or log)} WHERE batch <= {upto}) "
-            f"ANTI JOIN ({tail}) USING ({keys}) UNION ALL BY NAME {tail}")
+    return f"""
+        WITH upto AS MATERIALIZED (
+                 SELECT coalesce(max(batch), -1) AS upto FROM {scan('compactions')} WHERE log = '{log}'),
+             tail AS MATERIALIZED (
+                 SELECT * EXCLUDE (upto) FROM {scan(log)}, upto WHERE batch > upto
+                 QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1)
+        SELECT * FROM (SELECT c.* FROM {scan(log)} c, upto WHERE c.batch <= upto.upto)
+        ANTI JOIN tail USING ({keys})
+        UNION ALL BY NAME SELECT * FROM tail"""
 
 
 def _members(scan, segments: dict[str, str]) -> str:
@@ -62,24 +67,29 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
         scan = f"delta_scan('{(Path(lake) / table).resolve()}')"
         return scan if as_of_batch is None else f"(SELECT * FROM {scan} WHERE batch <= {as_of_batch})"
 
-    def current(log: str, keys: str, order: str = "batch DESC", base: str | None = None) -> str:
+    def current(log: str, keys: str, order: str = "batch DESC") -> str:
         if as_of_batch is not None:  # the whole log up to then; compacted history is gone anyway
             return _latest(src(log), keys, order)
-        return _current(src, log, keys, order, base)
+        return _current(src, log, keys, order)
 
     attrs = ", ".join(f'"{a}"' for a in attributes)
-    c_attrs = ", ".join(f'c."{a}"' for a in attributes)
-    current_customers = current("customers_log", "customer_id", base="customers_current")
-    # feature rows are as of each customer's latest purchase; brought to the watermark (the
-    # latest order time) here, so every customer's recency and decay share one clock
-    watermark = f"(SELECT max(as_of) FROM {src('model_metrics_log')})"
-    features = f"""
-        SELECT * REPLACE (
-            date_diff('millisecond', last_purchase_at, {watermark}) / 86400000 AS recency_days,
-            date_diff('millisecond', first_purchase_at, {watermark}) / 86400000 AS tenure_days,
-            coalesce(monetary_value * pow(2, -date_diff('millisecond', as_of, {watermark})
-                                               / {half_life_days * 86400000}), monetary_value) AS monetary_value)
-        FROM ({current("customer_features_log", "customer_id")})"""
+    # Each customer's current row: golden profile, features and scores. Features are stored
+    # as of the customer's latest purchase and brought here to the watermark (the latest
+    # order time seen), so every customer's recency, decay and windowed spend share one clock.
+    def spend(days: int) -> str:
+        return (f"list_filter(p.recent_purchases, x -> x.at > w.watermark - INTERVAL {days} DAY)")
+    profiles = f"""
+        WITH w AS MATERIALIZED (SELECT max(as_of) AS watermark FROM {src('model_metrics_log')})
+        SELECT p.* REPLACE (
+                   date_diff('millisecond', p.last_purchase_at, w.watermark) / 86400000 AS recency_days,
+                   date_diff('millisecond', p.first_purchase_at, w.watermark) / 86400000 AS tenure_days,
+                   coalesce(p.monetary_value * pow(2, -date_diff('millisecond', p.as_of, w.watermark)
+                                                      / {half_life_days * 86400000}), p.monetary_value) AS monetary_value),
+               coalesce(list_sum(list_transform({spend(30)}, x -> x.cents)), 0) / 100 AS spend_last_30_days,
+               len({spend(30)}) AS orders_last_30_days,
+               coalesce(list_sum(list_transform({spend(90)}, x -> x.cents)), 0) / 100 AS spend_last_90_days
+        FROM ({current("customer_features_log", "customer_id")}) p, w
+        WHERE NOT p.deleted"""
     orders = current("sales_orders_log", "source, order_key", "position DESC, batch DESC")
     return {
         "customer_links": f"""
@@ -93,17 +103,15 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
             LEFT JOIN customer_links l ON l.source = o.customer_source AND l.source_key = o.customer_key
             WHERE NOT o.deleted""",
         "customer_features": f"""
-            SELECT f.customer_id, f.as_of, f.orders, f.total_spend, f.average_order_value,
-                   f.monetary_value, f.first_purchase_at, f.last_purchase_at, f.recency_days,
-                   f.tenure_days, f.orders_by_channel, f.orders_by_store, f.category_spend,
-                   f.brand_spend, f.top_brands, f.top_categories
-            FROM ({features}) f JOIN ({current_customers}) c USING (customer_id)
-            WHERE NOT c.deleted""",
+            SELECT customer_id, as_of, orders, total_spend, average_order_value, monetary_value,
+                   first_purchase_at, last_purchase_at, recency_days, tenure_days,
+                   orders_by_channel, orders_by_store, category_spend, brand_spend, top_brands,
+                   top_categories
+            FROM ({profiles})""",
         "customer_scores": f"""
-            SELECT f.customer_id, f.as_of, f.churn_score, f.predicted_value, f.alive_probability,
-                   f.value_band, f.total_spend AS historical_value
-            FROM ({features}) f JOIN ({current_customers}) c USING (customer_id)
-            WHERE NOT c.deleted""",
+            SELECT customer_id, as_of, churn_score, predicted_value, alive_probability, value_band,
+                   total_spend AS historical_value
+            FROM ({profiles})""",
         "customer_brand_affinity": """
             SELECT customer_id, b.rank AS rank, b.brand.name AS brand, b.brand.score AS score,
                    b.brand.level AS level
@@ -121,32 +129,14 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
                    expected_calibration_error, calibration, drift_detected, drifts, pending
             FROM {src('model_metrics_log')} ORDER BY batch""",
         "dim_customer": f"""
-            WITH recent AS (  -- spend in the last days of event time (the latest order's time)
-                SELECT customer_id,
-                       -- summed as cents: a parallel sum of doubles is not the same twice
-                       sum(round(total_amount * 100)::BIGINT) FILTER (WHERE ordered_at > latest - INTERVAL 30 DAY) / 100
-                           AS spend_last_30_days,
-                       count(*) FILTER (WHERE ordered_at > latest - INTERVAL 30 DAY) AS orders_last_30_days,
-                       sum(round(total_amount * 100)::BIGINT) FILTER (WHERE ordered_at > latest - INTERVAL 90 DAY) / 100
-                           AS spend_last_90_days
-                FROM sales_orders, (SELECT max(ordered_at) AS latest FROM ({orders}) WHERE NOT deleted)
-                WHERE customer_id IS NOT NULL GROUP BY customer_id),
-            base AS (
-                SELECT c.customer_id, {c_attrs},
-                       c.source_count, c.sources, c.winners, c.first_seen_at, c.updated_at,
-                       coalesce(f.orders, 0) AS order_count,
-                       coalesce(f.total_spend, 0) AS total_spend,
-                       f.average_order_value, f.first_purchase_at, f.last_purchase_at,
-                       f.recency_days, f.monetary_value,
-                       coalesce(r.spend_last_30_days, 0) AS spend_last_30_days,
-                       coalesce(r.orders_last_30_days, 0) AS orders_last_30_days,
-                       coalesce(r.spend_last_90_days, 0) AS spend_last_90_days,
-                       f.top_brands[1].name AS top_brand, f.top_categories[1].name AS top_category,
-                       f.churn_score, f.predicted_value, f.value_band
-                FROM ({current_customers}) c
-                LEFT JOIN ({features}) f USING (customer_id)
-                LEFT JOIN recent r USING (customer_id)
-                WHERE NOT c.deleted),
+            WITH base AS (
+                SELECT customer_id, {attrs}, source_count, sources, winners, first_seen_at, updated_at,
+                       coalesce(orders, 0) AS order_count, coalesce(total_spend, 0) AS total_spend,
+                       average_order_value, first_purchase_at, last_purchase_at, recency_days,
+                       monetary_value, spend_last_30_days, orders_last_30_days, spend_last_90_days,
+                       top_brands[1].name AS top_brand, top_categories[1].name AS top_category,
+                       churn_score, predicted_value, value_band
+                FROM ({profiles})),
             measured AS (SELECT *{"".join(f", ({expr}) AS {name}" for name, expr in measures.items())} FROM base)
             SELECT m.*, coalesce(s.segments, []::VARCHAR[]) AS segments
             FROM measured m LEFT JOIN ({_members(src, segments)}) s USING (customer_id)""",

@@ -10,10 +10,14 @@ time seen).
 from __future__ import annotations
 
 import json
+from typing import Iterable
 
 from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel, churn_inputs
 from unify.enrich.orders import record_of
-from unify.resolver import Resolver
+from unify.resolver import CustomerRow, Resolver
+
+
+RECENT_MS = 90 * 86_400_000  # the longest window of the dimension's windowed spend
 
 
 class EnrichStage:
@@ -48,14 +52,16 @@ class EnrichStage:
             self.enrichment.apply_lineage(event)
             self._dirty.update(c for c in event.to_ids if c in resolver.ids.members)
 
-    def rows(self, touched: set[str], resolver: Resolver) -> list[dict]:
-        """Feature rows of the customers changed since the last call (deleted ones excluded)."""
+    def rows(self, touched: Iterable[CustomerRow], resolver: Resolver) -> list[dict]:
+        """Rows of the customers whose profile (`touched`) or orders changed since the last
+        call (deleted ones excluded): features and scores, with the golden profile."""
+        profiles = {c.customer_id: c for c in touched}
         members = resolver.ids.members.get
         self._since_fit += 1
         if self._since_fit >= self.refit_every_batches and self.watermark_ms:
             self.refit(resolver)
         out = []
-        for cid in sorted((self._dirty | touched) & resolver.ids.members.keys()):
+        for cid in sorted((self._dirty | profiles.keys()) & resolver.ids.members.keys()):
             # stored as of the customer's latest purchase: the same whenever it is written
             # (the views bring recency and decay to the dimension's watermark); the scores
             # need the features now
@@ -63,6 +69,7 @@ class EnrichStage:
             now = self.enrichment.features(cid, members, self.watermark_ms, mixes=False) if f.orders else f
             v = self.value.predict_one(now)
             out.append({
+                "profile": profiles.get(cid) or resolver.profile(cid),
                 "customer_id": cid, "as_of": f.as_of_ms if f.orders else None, "orders": f.orders,
                 "total_spend": f.total_spend, "average_order_value": f.average_order_value,
                 "monetary_value": f.monetary_value, "first_purchase_at": f.first_purchase_ms,
@@ -77,6 +84,8 @@ class EnrichStage:
                 "churn_score": self._churn_score(cid, now),
                 "predicted_value": v.predicted_value, "alive_probability": v.alive_probability,
                 "value_band": v.band,
+                "recent_purchases": [{"at": at, "cents": cents} for at, cents in self.enrichment.ledger.orders_since(
+                    members(cid) or (), f.as_of_ms - RECENT_MS)] if f.orders else [],
             })
         self._dirty = set()
         return out

@@ -120,7 +120,7 @@ class Pipeline:
                 orders[(change.source, change.key)] = change
         output = self.resolver.drain()
         self.enrich.apply_lineage(output.lineage, self.resolver)
-        features = self.enrich.rows({c.customer_id for c in output.customers}, self.resolver)
+        features = self.enrich.rows(output.customers, self.resolver)
         metrics = self.enrich.metrics_row() if orders else None
         self.sink.add(output, list(orders.values()), dead, offsets if record_offsets else {},
                       overrides, features, metrics, erasures)

@@ -104,15 +104,16 @@ class Replay:
                   if (e.customer_id, e.at_ms) not in self.done_erasures]
         output = resolver.snapshot()
         output.lineage = lineage + output.lineage
+        profiles = output.customers
         gone = set(self.previous) - set(resolver.ids.members)
-        output.customers = [c for c in output.customers if not self._unchanged(c)]
+        output.customers = [c for c in profiles if not self._unchanged(c)]
         output.customers += [resolver.profile(cid) for cid in sorted(gone) if cid in self.old_customers]
 
         enrich = EnrichStage(self.settings.enrich.half_life_days, self.settings.enrich.churn_window_days)
         for change in read_orders(self.sink.lake):
             enrich.apply_order(change, resolver)
         enrich.refit(resolver)
-        features = enrich.rows(set(resolver.ids.members), resolver)
+        features = enrich.rows(profiles, resolver)
         ends = {tp: (end, 0) for tp, end in offsets.items()}
         self.sink.add(output, [], [], ends, self.overrides, features,
                       enrich.metrics_row() if enrich.watermark_ms else None, erased)

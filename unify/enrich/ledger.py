@@ -110,6 +110,12 @@ class ActivityLedger:
             del self._orders_of[old.record], self._aggregates[old.record]
             return
         self._aggregates[old.record].remove(old, (h.ordered_ms for h in orders))
+
+    def orders_since(self, records: Iterable[RecordId], since_ms: int) -> list[tuple[int, int]]:
+        """(ordered_ms, cents) of the records' live orders after `since_ms`, oldest first."""
+        return sorted((o.ordered_ms, o.cents) for r in set(records)
+                      for o in self._orders_of.get(r, ()) if o.ordered_ms > since_ms)
+
     def aggregate(self, records: Iterable[RecordId]) -> ActivityAggregate:
         """The fold of the records' aggregates (a new object); unknown records add nothing."""
         total = ActivityAggregate(self.spec.half_life_ms)
