@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 from confluent_kafka import Consumer, TopicPartition
 
+from sinks.compaction import compact
 from sinks.delta import read_checkpoints
 from sinks.warehouse import connect
 from streams.broker import EmbeddedBroker
@@ -228,7 +229,56 @@ def run_pipeline(base: Settings, people: int, rates: list[int], workdir: Path, l
             f = fresh[str(rate)]
             log(f"  freshness at {rate:,} events/s: p50 {f.get('p50')} s, p95 {f.get('p95')} s, p99 {f.get('p99')} s")
         queries = query_latency(settings)
-        log("  queries: " + ", ".join(f"{k} p99 {v['p99']} ms" for k, v in queries.items() if isinstance(v, dict)))
+        log("  queries, live lake: " + ", ".join(f"{k} p99 {v['p99']} ms" for k, v in queries.items() if isinstance(v, dict)))
+        rebuilt, compacted = rebuild_and_query(settings, config, workdir, log)
     return {"people": people, "events": total, "transport_ceiling_events_per_s": round(ceiling),
-            "live": live, "freshness": fresh, "queries": queries, "source_records": source_records,
-            "customers": records}
+            "live": live, "freshness": fresh, "queries": queries, "rebuild": rebuilt,
+            "queries_compacted": compacted, "source_records": source_records, "customers": records}
+
+
+def rebuild_and_query(settings: Settings, config: Path, workdir: Path, log=print) -> tuple[dict, dict]:
+    """`unify rebuild` in a subprocess (for its own peak memory), then the views' latency on
+    the rebuilt, compacted lake."""
+    with open(workdir / "rebuild.log", "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "rebuild", "-c", str(config)],
+                                stdout=subprocess.PIPE, stderr=err)
+        peak = [0]
+
+        def watch():
+            while proc.poll() is None:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    peak[0] = int(next(l for l in f if l.startswith("VmHWM")).split()[1]) * 1024
+                time.sleep(0.5)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        out, _ = proc.communicate()
+        watcher.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"unify rebuild failed; see {workdir / 'rebuild.log'}")
+    rebuilt = json.loads(out)
+    rebuilt.pop("id_changes")
+    rebuilt["peak_rss_bytes"] = peak[0]
+    rebuilt["bytes_per_source_record"] = round(peak[0] / max(rebuilt["source_records"], 1))
+    log(f"  rebuild: {rebuilt['events']:,} events in {rebuilt['seconds']} s ({rebuilt['events_per_second']:,}/s), "
+        f"peak RSS {peak[0] / 2**20:,.0f} MiB ({rebuilt['bytes_per_source_record']:,} B per source record)")
+    compact(settings.lake, vacuum=True, retention_hours=0)
+    compacted = query_latency(settings)
+    log("  queries, rebuilt and compacted: " + ", ".join(
+        f"{k} p99 {v['p99']} ms" for k, v in compacted.items() if isinstance(v, dict)))
+    return rebuilt, compacted
+
+
+def run_rebuild(base: Settings, people: int, workdir: Path, log=print) -> dict:
+    """A world published, then rebuilt from the topics into an empty lake (no live run)."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    with EmbeddedBroker() as broker:
+        settings, config = _settings(base, workdir, broker.bootstrap)
+        prepare_topics(settings, broker.bootstrap)
+        total = sum(publish_world(settings, broker.bootstrap, WorldSpec(people=people, seed=7)).values())
+        log(f"rebuild {people:,} people: {total:,} events")
+        rebuilt, compacted = rebuild_and_query(settings, config, workdir, log)
+    return {"people": people, "events": total, "rebuild": rebuilt, "queries_compacted": compacted,
+            "customers": compacted["customers"]}

@@ -60,11 +60,20 @@ def markdown(data: dict) -> str:
         for r in rows:
             for rate, f in r["freshness"].items():
                 lines.append(f"| {r['people']:,} | {int(rate):,} | {f.get('p50')} s | {f.get('p95')} s | {f.get('p99')} s |")
-        lines += ["", "| people | customers | query | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|"]
-        for r in rows:
-            for name, q in r["queries"].items():
-                if isinstance(q, dict):
-                    lines.append(f"| {r['people']:,} | {r['customers']:,} | {name.removesuffix('_ms')} | "
-                                 f"{q['p50']} | {q['p95']} | {q['p99']} |")
+        every = [r for r in data["pipeline"].values() if isinstance(r, dict) and "people" in r]
+        lines += ["", "| people | rebuild events | seconds | events/s | peak RSS | B/source record |",
+                  "|---|---|---|---|---|---|"]
+        for r in every:
+            if "rebuild" in r:
+                b = r["rebuild"]
+                lines.append(f"| {r['people']:,} | {b['events']:,} | {b['seconds']} | {b['events_per_second']:,} | "
+                             f"{b.get('peak_rss_bytes', 0) / 2**20:,.0f} MiB | {b.get('bytes_per_source_record', 0):,} |")
+        lines += ["", "| people | customers | lake | query | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
+        for r in every:
+            for lake, key in (("live, uncompacted", "queries"), ("rebuilt, compacted", "queries_compacted")):
+                for name, q in r.get(key, {}).items():
+                    if isinstance(q, dict):
+                        lines.append(f"| {r['people']:,} | {r['customers']:,} | {lake} | {name.removesuffix('_ms')} | "
+                                     f"{q['p50']} | {q['p95']} | {q['p99']} |")
         lines.append("")
     return "\n".join(lines)

@@ -2,8 +2,8 @@
 and (with vacuum) delete the files no longer referenced.
 
 Only rows up to the batch committed when compaction starts are rewritten (`replaceWhere
-batch <= N`), so a worker appending at the same time loses nothing; `compactions` records N,
-which lets the views read the compacted rows without a window (see `views._current`).
+batch <= N`), so a worker appending at the same time loses nothing. The rewritten rows are
+marked `compacted`, which lets the views read them without a window (see `views._current`).
 History logs (customer versions, lineage, dead letters, metrics, checkpoints) keep every row;
 their files are only merged.
 Time travel (`--as-of`) before a compaction sees the compacted state.
@@ -14,25 +14,22 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 
 from sinks import versions
 from sinks.delta import ensure_table
-from sinks.tables import COMPACTIONS
+from sinks.tables import COMPACTABLE
 from sinks.warehouse import connect
 
-# the compacted rows are sorted by key: small row groups let a point lookup skip the rest
-SMALL_ROW_GROUPS = WriterProperties(max_row_group_size=8192)
+def _writer(keys: str) -> WriterProperties:
+    """Compacted rows are sorted by key in row groups small enough for a point lookup to skip
+    the rest; statistics only where a filter uses them, which keeps the footer every query
+    reads small (and no other values in it)."""
+    indexed = {k.strip() for k in keys.split(",")} | {"batch", "compacted", "deleted", "customer_id"}
+    return WriterProperties(max_row_group_size=8192,
+                            default_column_properties=ColumnProperties(statistics_enabled="NONE"),
+                            column_properties={c: ColumnProperties(statistics_enabled="CHUNK") for c in indexed})
 
-# log -> (key columns, order of the row that counts): the latest-per-key rule of the views
-CURRENT_STATE = {
-    "customer_links_log": ("source, source_key", "batch DESC"),
-    "sales_orders_log": ("source, order_key", "position DESC, batch DESC"),
-    "customer_features_log": ("customer_id", "batch DESC"),
-    "match_explanations_log": ("left_source, left_key, right_source, right_key", "batch DESC"),
-    "generic_keys_log": ("block_key", "batch DESC"),
-    "overrides_log": ("left_source, left_key, right_source, right_key", '"at" DESC, batch DESC'),
-}
 
 
 
@@ -42,32 +39,29 @@ def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
     lake = versions.current(root)
     report = {}
     con = connect()
-    ensure_table(lake / "compactions", COMPACTIONS)
     try:
         _purge_erased(con, lake)
-        # the compactions table last: the others append to it
-        for table_dir in sorted((p for p in lake.iterdir() if (p / "_delta_log").exists()),
-                                key=lambda p: (p.name == "compactions", p.name)):
+        for table_dir in sorted(p for p in lake.iterdir() if (p / "_delta_log").exists()):
             name = table_dir.name
             started = time.perf_counter()
             table = DeltaTable(str(table_dir))
             before = _rows(table)
-            if name in CURRENT_STATE and before:
-                keys, order = CURRENT_STATE[name]
+            if name in COMPACTABLE and before:
+                keys, order = COMPACTABLE[name]
+                schema = pa.schema(table.schema().to_arrow())
+                if "compacted" not in schema.names:  # a lake from before the flag
+                    ensure_table(table_dir, schema.append(pa.field("compacted", pa.bool_())))
+                    table = DeltaTable(str(table_dir))
                 (upto,) = con.execute(f"SELECT max(batch) FROM delta_scan('{table_dir.resolve()}')").fetchone()
                 current = con.execute(f"""
-                    SELECT * FROM delta_scan('{table_dir.resolve()}') WHERE batch <= {upto}
+                    SELECT * REPLACE (true AS compacted) FROM delta_scan('{table_dir.resolve()}') WHERE batch <= {upto}
                     QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1
                     ORDER BY {keys}""").arrow()  # sorted: row-group statistics skip the rest
                 schema = table.schema().to_arrow()
                 write_deltalake(str(table_dir), pa.table(current).cast(pa.schema(schema)), mode="overwrite",
-                                predicate=f"batch <= {upto}", writer_properties=SMALL_ROW_GROUPS)
-                # recorded after the rewrite: until then views still read the rows as a tail
-                write_deltalake(str(lake / "compactions"), pa.Table.from_pylist(
-                    [{"batch": upto, "written_at": int(time.time() * 1000), "log": name}],
-                    schema=COMPACTIONS), mode="append")
+                                predicate=f"batch <= {upto}", writer_properties=_writer(keys))
                 table = DeltaTable(str(table_dir))
-            table.optimize.compact(writer_properties=SMALL_ROW_GROUPS)
+            table.optimize.compact(writer_properties=_writer(COMPACTABLE.get(name, ("batch",))[0]))
             table.create_checkpoint()  # readers replay one file, not every commit
             removed = 0
             if vacuum:

@@ -120,12 +120,26 @@ CHECKPOINTS = pa.schema([
 ])
 
 
-COMPACTIONS = pa.schema([  # `batch`: the log's rows up to it are one per key (see views)
-    ("batch", pa.int64()), ("written_at", TS), ("log", pa.string()),
-])
+# Current-state logs -> (key columns, order of the row that counts): their current state is
+# the first row per key. `unify compact` rewrites their rows up to a batch to those rows and
+# marks them `compacted`, which lets views read them without a window.
+COMPACTABLE = {
+    "customer_links_log": ("source, source_key", "batch DESC"),
+    "sales_orders_log": ("source, order_key", "position DESC, batch DESC"),
+    "customer_features_log": ("customer_id", "batch DESC"),
+    "match_explanations_log": ("left_source, left_key, right_source, right_key", "batch DESC"),
+    "generic_keys_log": ("block_key", "batch DESC"),
+    "overrides_log": ("left_source, left_key, right_source, right_key", '"at" DESC, batch DESC'),
+}
 
 
 def schemas(attributes) -> dict[str, pa.Schema]:
+    tables = _schemas(attributes)
+    return {name: schema.append(pa.field("compacted", pa.bool_())) if name in COMPACTABLE else schema
+            for name, schema in tables.items()}
+
+
+def _schemas(attributes) -> dict[str, pa.Schema]:
     return {
         "customer_links_log": links_schema(attributes),
         "customers_log": customers_schema(attributes),
@@ -140,5 +154,4 @@ def schemas(attributes) -> dict[str, pa.Schema]:
         "erasures_log": ERASURES,
         "dead_letters": DEAD_LETTERS,
         "checkpoints": CHECKPOINTS,
-        "compactions": COMPACTIONS,
     }

@@ -39,11 +39,14 @@ def switch(root: Path, version: Path) -> None:
 
 
 def superseded(root: Path) -> list[Path]:
-    """Table folders of versions that are no longer current (to delete when vacuuming)."""
+    """Table folders of the versions before the current one (to delete when vacuuming); a
+    newer one is a rebuild in progress."""
     root, live = Path(root), current(root)
-    old = [p for p in (root / VERSIONS).glob("*") if p.is_dir() and p.resolve() != live.resolve()]
-    if live.resolve() != root.resolve():  # the first version's tables, in the root itself
-        old += [p for p in root.iterdir() if (p / "_delta_log").exists()]
+    if live.resolve() == root.resolve():
+        return []
+    number = int(live.name)
+    old = [p for p in (root / VERSIONS).glob("*") if p.name.isdigit() and int(p.name) < number]
+    old += [p for p in root.iterdir() if (p / "_delta_log").exists()]  # the first version's
     return sorted(old)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sinks.tables import COMPACTABLE
 
 
 def _latest(source: str, keys: str, order: str = "batch DESC") -> str:
@@ -15,19 +16,17 @@ def _latest(source: str, keys: str, order: str = "batch DESC") -> str:
             f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
 
 
-def _current(scan, log: str, keys: str, order: str = "batch DESC") -> str:
-    """The latest row per key of a compacted log: the compacted rows (one per key, up to the
-    batch `unify compact` recorded) that no later row replaces, plus the latest of the later
-    rows. Unlike one window over the whole log, a filter on any column reaches the compacted
-    rows' scan, so a point lookup reads little more than the log's tail."""
+def _current(scan, log: str) -> str:
+    """The latest row per key of a compactable log: the compacted rows (one per key) that no
+    later row replaces, plus the latest of the later rows. Unlike one window over the whole
+    log, a filter on any column reaches the compacted rows' scan, so a point lookup reads
+    little more than the log's tail."""
+    keys, order = COMPACTABLE[log]
     return f"""
-        WITH upto AS MATERIALIZED (
-                 SELECT coalesce(max(batch), -1) AS upto FROM {scan('compactions')} WHERE log = '{log}'),
-             tail AS MATERIALIZED (
-                 SELECT * EXCLUDE (upto) FROM {scan(log)}, upto WHERE batch > upto
-                 QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1)
-        SELECT * FROM (SELECT c.* FROM {scan(log)} c, upto WHERE c.batch <= upto.upto)
-        ANTI JOIN tail USING ({keys})
+        WITH tail AS MATERIALIZED (
+            SELECT * FROM {scan(log)} WHERE compacted IS NOT TRUE
+            QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1)
+        SELECT * FROM (SELECT * FROM {scan(log)} WHERE compacted) ANTI JOIN tail USING ({keys})
         UNION ALL BY NAME SELECT * FROM tail"""
 
 
@@ -67,10 +66,10 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
         scan = f"delta_scan('{(Path(lake) / table).resolve()}')"
         return scan if as_of_batch is None else f"(SELECT * FROM {scan} WHERE batch <= {as_of_batch})"
 
-    def current(log: str, keys: str, order: str = "batch DESC") -> str:
+    def current(log: str) -> str:
         if as_of_batch is not None:  # the whole log up to then; compacted history is gone anyway
-            return _latest(src(log), keys, order)
-        return _current(src, log, keys, order)
+            return _latest(src(log), *COMPACTABLE[log])
+        return _current(src, log)
 
     attrs = ", ".join(f'"{a}"' for a in attributes)
     # Each customer's current row: golden profile, features and scores. Features are stored
@@ -88,14 +87,14 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
                coalesce(list_sum(list_transform({spend(30)}, x -> x.cents)), 0) / 100 AS spend_last_30_days,
                len({spend(30)}) AS orders_last_30_days,
                coalesce(list_sum(list_transform({spend(90)}, x -> x.cents)), 0) / 100 AS spend_last_90_days
-        FROM ({current("customer_features_log", "customer_id")}) p, w
+        FROM ({current("customer_features_log")}) p, w
         WHERE NOT p.deleted"""
-    orders = current("sales_orders_log", "source, order_key", "position DESC, batch DESC")
+    orders = current("sales_orders_log")
     return {
         "customer_links": f"""
             SELECT source, source_key, customer_id, rule, score, matched_source, matched_key,
                    event_at AS updated_at, first_at AS first_seen_at, {attrs}
-            FROM ({current('customer_links_log', 'source, source_key')}) WHERE NOT deleted""",
+            FROM ({current('customer_links_log')}) WHERE NOT deleted""",
         "sales_orders": f"""
             SELECT o.source, o.order_key, o.customer_source, o.customer_key, l.customer_id,
                    o.ordered_at, o.total_amount, o.currency, o.store_id, o.channel, o.lines
@@ -163,15 +162,15 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
         "match_explanations": f"""
             SELECT l.customer_id, e.left_source, e.left_key, e.right_source, e.right_key,
                    e.rule, e.level, e.score, e.conditions, e.written_at AS linked_at
-            FROM ({current('match_explanations_log', 'left_source, left_key, right_source, right_key')}) e
+            FROM ({current('match_explanations_log')}) e
             JOIN customer_links l ON l.source = e.left_source AND l.source_key = e.left_key
             WHERE NOT e.deleted""",
         "generic_keys": f"""
             SELECT attributes, value, records, written_at AS since
-            FROM ({current('generic_keys_log', 'block_key')}) WHERE generic""",
+            FROM ({current('generic_keys_log')}) WHERE generic""",
         "match_overrides": f"""
             SELECT kind, left_source, left_key, right_source, right_key, "at", reason
-            FROM ({current('overrides_log', 'left_source, left_key, right_source, right_key', '"at" DESC, batch DESC')})
+            FROM ({current('overrides_log')})
             WHERE kind <> 'clear'""",
         "dead_letters": f"""
             SELECT topic, "partition", "offset", reason, value, written_at

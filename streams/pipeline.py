@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from sinks.compaction import compact
 from sinks.delta import DeltaSink
 from sinks.restore import read_orders, restore_resolver
 from sinks.segments import SegmentTracker
@@ -85,7 +86,7 @@ class Pipeline:
             self.enrich.apply_order(change, self.resolver)
         self.enrich.settle(self.resolver)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink.lake, engine.attributes, **settings.view_options)
-        self._segments_at = time.monotonic()
+        self._segments_at = self._compacted_at = time.monotonic()
         tune_gc()
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
@@ -132,6 +133,12 @@ class Pipeline:
         segment_events = []
         if time.monotonic() - self._segments_at >= self.settings.stream.segments_every_seconds:
             segment_events = self.update_segments(batch)
+        every = self.settings.stream.compact_every_seconds
+        if every and time.monotonic() - self._compacted_at >= every:
+            # between batches, so the single writer never races its own compaction; deleting
+            # files is left to `unify compact --vacuum`, when no reader can be using them
+            compact(self.settings.lake)
+            self._compacted_at = time.monotonic()
         return BatchResult(events, contacts, len(orders), dead, output.lineage, segment_events)
 
     def update_segments(self, batch: int | None = None) -> list[dict]:
