@@ -24,7 +24,7 @@ def _current(scan, log: str) -> str:
     keys, order = COMPACTABLE[log]
     return f"""
         WITH tail AS MATERIALIZED (
-            SELECT * FROM {scan(log)} WHERE compacted IS NOT TRUE
+            SELECT * FROM {scan(log)} WHERE compacted IS NULL  -- never false: null or true
             QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1)
         SELECT * FROM (SELECT * FROM {scan(log)} WHERE compacted) ANTI JOIN tail USING ({keys})
         UNION ALL BY NAME SELECT * FROM tail"""
