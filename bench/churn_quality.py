@@ -114,7 +114,7 @@ def churn_report(churn: ChurnModel) -> dict:
     return {
         "window_days": river["window_days"], "matured_labels": len(matured), "churn_rate": float(y.mean()),
         "pending_at_end": river["pending"], "inputs": keys,
-        "online_progressive_roc_auc": progressive, "online_progressive_roc_auc_river": river["roc_auc"],
+        "online_progressive_roc_auc": progressive, "online_progressive_roc_auc_monitor": river["roc_auc"],
         "online_log_loss": river["log_loss"], "online_expected_calibration_error": river["expected_calibration_error"],
         "drifts_detected": river["drifts"], "calibration": river["calibration"],
         "time_split": {"cut_ms": cut_ms, "train": int(train.sum()), "test": int(test.sum()),
@@ -185,7 +185,7 @@ def print_table(report: dict) -> None:
     print(f"world: {report['world']['people']:,} people, {report['world']['order_changes']:,} order changes; "
           f"{churn['matured_labels']:,} matured labels, churn rate {churn['churn_rate']:.3f}")
     print(f"online progressive ROC AUC (all matured labels): {churn['online_progressive_roc_auc']:.4f} "
-          f"(River's estimate {churn['online_progressive_roc_auc_river']:.4f}), "
+          f"(the stream monitor's binned estimate {churn['online_progressive_roc_auc_monitor']:.4f}), "
           f"log loss {churn['online_log_loss']:.4f}, ECE {churn['online_expected_calibration_error']:.4f}, "
           f"drifts {churn['drifts_detected']}")
     print(f"\ntime split: train {split['train']:,} labels matured before the cut, test {split['test']:,} after "

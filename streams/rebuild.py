@@ -21,7 +21,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
-import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 from sinks import versions

@@ -9,14 +9,13 @@ import time
 import pytest
 
 from sinks.background import BackgroundServer
-from streams.backfill import resolve_files
 from streams.broker import EmbeddedBroker, free_port
 from streams.demo import publish_world
 from streams.settings import load
 from streams.status import wait_until_caught_up
 from tests.conftest import running, unify
-from tests.integration.test_recovery import dimension
-from unify.synthetic import WorldSpec, write_jsonl
+from tests.integration.helpers import assert_as_if_uninterrupted
+from unify.synthetic import WorldSpec
 
 pytestmark = pytest.mark.integration
 
@@ -91,9 +90,4 @@ def test_the_worker_rides_out_a_broker_outage(make_config, tmp_path):
     text = log.read_text(errors="replace")
     assert text.count("unreachable;") == 1 and text.count("back after") == 1
 
-    reference = load(config).with_overrides(lake=tmp_path / "reference")
-    for n, spec in enumerate((before, after)):
-        files = tmp_path / f"world{n}"
-        write_jsonl(files, spec)
-        resolve_files(reference, [(s.name, files / f"{s.name}.jsonl") for s in reference.engine.sources])
-    assert dimension(settings) == dimension(reference)
+    assert_as_if_uninterrupted(settings, config, tmp_path, before, after)

@@ -12,7 +12,8 @@ from streams.settings import load
 from streams.status import wait_until_caught_up
 from streams.topics import produce_all, producer
 from tests.conftest import query, running, unify
-from unify.synthetic import WorldSpec, generate
+from tests.integration.helpers import known_customer
+from unify.synthetic import WorldSpec
 
 pytestmark = pytest.mark.integration
 
@@ -78,13 +79,7 @@ def test_rebuild_equals_live_switches_in_one_step_and_the_worker_follows(broker,
             assert rebuilt[view] == live[view], (view, [r for r in rebuilt[view] if r not in live[view]][:2], [r for r in live[view] if r not in rebuilt[view]][:2])
 
         # the running worker moves to the new version: a new record joins a known customer
-        ref, cid, email, first_name = query(settings, """
-            SELECT l.source || '/' || l.source_key, l.customer_id, l.emailAddress1, l.firstName
-            FROM customer_links l JOIN dim_customer d USING (customer_id)
-            WHERE l.source = 'crm_contacts' AND d.source_count >= 2 AND l.emailAddress1 IS NOT NULL
-            ORDER BY 1 LIMIT 1""")[0]
-        row = next(env["after"] for name, env in generate(spec)
-                   if name == "crm_contacts" and env["after"] and env["after"]["contact_id"] == ref.split("/")[1])
+        ref, cid, email, first_name, row = known_customer(settings, spec)
         twin = {"op": "c", "before": None, "source": {"ts_ms": 1_900_000_000_001, "lsn": 10**9 + 1},
                 "after": {**row, "contact_id": "CRM-NEW-1", "email": email, "given_name": first_name}}
         crm = settings.engine.source("crm_contacts").topic

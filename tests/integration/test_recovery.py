@@ -18,22 +18,10 @@ from streams.settings import load
 from streams.status import lag_report, wait_until_caught_up
 from streams.topics import produce_all, producer
 from tests.conftest import ROOT, query, running
-from streams.backfill import resolve_files
-from unify.synthetic import WorldSpec, generate, write_jsonl
+from tests.integration.helpers import assert_as_if_uninterrupted, known_customer
+from unify.synthetic import WorldSpec
 
 pytestmark = pytest.mark.integration
-
-
-def dimension(settings):
-    """The dimension as comparable values: clusters of records with their golden attributes."""
-    links = query(settings, "SELECT customer_id, source, source_key FROM customer_links")
-    members: dict[str, set] = {}
-    for cid, source, key in links:
-        members.setdefault(cid, set()).add((source, key))
-    golden = {row[0]: row[1:] for row in query(settings, """
-        SELECT customer_id, firstName, lastName, emailAddress1, telephone1, address1_postalCode,
-               source_count, order_count, round(total_spend, 2) FROM dim_customer""")}
-    return {frozenset(m): golden[cid] for cid, m in members.items()}
 
 
 def committed_events(settings):
@@ -63,17 +51,7 @@ def test_kill_9_at_random_moments_changes_nothing(broker, make_config, tmp_path)
         wait_until_caught_up(broker.bootstrap, crashed.input_topics, crashed.lake, timeout=300)
 
     # the same events, uninterrupted, through the same engine from files
-    files = tmp_path / "world"
-    write_jsonl(files, spec)
-    reference = load(config).with_overrides(lake=tmp_path / "reference")
-    resolve_files(reference, [(s.name, files / f"{s.name}.jsonl") for s in reference.engine.sources])
-
-    assert dimension(crashed) == dimension(reference)
-    for settings in (crashed, reference):
-        (dupes,) = query(settings, "SELECT count(*) - count(DISTINCT (source, source_key)) FROM customer_links")[0]
-        assert dupes == 0
-    assert query(crashed, "SELECT count(*), round(sum(total_amount), 2) FROM sales_orders") == \
-        query(reference, "SELECT count(*), round(sum(total_amount), 2) FROM sales_orders")
+    assert_as_if_uninterrupted(crashed, config, tmp_path, spec)
 
 
 def max_batch(settings, table: str) -> int:
@@ -104,14 +82,7 @@ def test_a_crash_between_a_batch_files_and_its_commit_loses_and_doubles_nothing(
 
     with running(["run", "-c", str(config)], tmp_path / "after.log"):
         wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.current_lake, timeout=180)
-    files = tmp_path / "world"
-    write_jsonl(files, spec)
-    reference = load(config).with_overrides(lake=tmp_path / "reference")
-    resolve_files(reference, [(s.name, files / f"{s.name}.jsonl") for s in reference.engine.sources])
-    assert dimension(settings) == dimension(reference)
-    assert query(settings, "SELECT count(*) - count(DISTINCT (source, source_key)) FROM customer_links") == [(0,)]
-    assert query(settings, "SELECT count(*), count(DISTINCT (source, order_key)), round(sum(total_amount), 2) FROM sales_orders") == \
-        query(reference, "SELECT count(*), count(DISTINCT (source, order_key)), round(sum(total_amount), 2) FROM sales_orders")
+    assert_as_if_uninterrupted(settings, config, tmp_path, spec)
 
 
 def test_fresh_broker_restores_from_the_lake(make_config, tmp_path):
@@ -124,13 +95,7 @@ def test_fresh_broker_restores_from_the_lake(make_config, tmp_path):
             wait_until_caught_up(first.bootstrap, settings.input_topics, settings.lake, timeout=180)
     before = dict(query(settings, "SELECT source || '/' || source_key, customer_id FROM customer_links"))
     # a record of a multi-record customer, and a brand-new record that matches it by e-mail
-    ref, cid, email, first_name = query(settings, """
-        SELECT l.source || '/' || l.source_key, l.customer_id, l.emailAddress1, l.firstName
-        FROM customer_links l JOIN dim_customer d USING (customer_id)
-        WHERE l.source = 'crm_contacts' AND d.source_count >= 2 AND l.emailAddress1 IS NOT NULL
-        ORDER BY 1 LIMIT 1""")[0]
-    row = next(env["after"] for name, env in generate(spec)
-               if name == "crm_contacts" and env["after"] and env["after"]["contact_id"] == ref.split("/")[1])
+    ref, cid, email, first_name, row = known_customer(settings, spec)
 
     with EmbeddedBroker() as second:  # knows nothing: no topics, no offsets
         config = make_config(second.bootstrap)
