@@ -6,6 +6,7 @@ id, plus the overrides, is enough to rebuild the link graph and keep ids stable.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 from deltalake import DeltaTable
 
@@ -56,24 +57,26 @@ def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]
     return len(links)
 
 
-def read_orders(lake: Path) -> list[OrderChange]:
+def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:
     """The lake's current orders in event-time order (cancelled ones as deletes, so their
-    positions are known), to rebuild activity state from."""
+    positions are known), to rebuild activity state from. Streamed: a large lake's orders
+    never sit in memory all at once."""
     log = Path(lake) / "sales_orders_log"
     if not _has_rows(log):
-        return []
+        return
     con = connect()
     try:
-        rows = con.execute(f"""
+        result = con.execute(f"""
             SELECT source, order_key, deleted, position, customer_source, customer_key,
                    epoch_ms(ordered_at), total_amount, currency, store_id, channel, lines
             FROM delta_scan('{log.resolve()}')
             QUALIFY row_number() OVER (PARTITION BY source, order_key ORDER BY position DESC, batch DESC) = 1
-            ORDER BY deleted, ordered_at, source, order_key""").fetchall()
+            ORDER BY deleted, ordered_at, source, order_key""")
+        while rows := result.fetchmany(chunk):
+            for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in rows:
+                yield OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
+                    src, key, "upsert", pos, at, {
+                        "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
+                        "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})
     finally:
         con.close()
-    return [OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
-        src, key, "upsert", pos, at, {
-            "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
-            "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})
-        for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in rows]
