@@ -39,17 +39,21 @@ def txn_app_id(topic: str, partition: int) -> str:
 
 
 def read_checkpoints(lake: Path) -> dict[tuple[str, int], tuple[int, int, object]]:
-    """Per topic-partition: (next offset, events applied, last commit time) from the lake."""
+    """Per topic-partition: (next offset, events applied, last commit time) from the lake.
+
+    The next offset is the latest commit's, not the highest ever: after the broker was
+    replaced (the embedded one keeps nothing) offsets start again from zero.
+    """
     path = Path(lake) / "checkpoints"
     if not (path / "_delta_log").exists():
         return {}
     table = DeltaTable(str(path)).to_pyarrow_table(
-        columns=["topic", "partition", "next_offset", "events", "written_at"])
+        columns=["batch", "topic", "partition", "next_offset", "events", "written_at"])
     out: dict[tuple[str, int], tuple[int, int, object]] = {}
-    for row in table.to_pylist():
+    for row in sorted(table.to_pylist(), key=lambda r: r["batch"]):
         tp = (row["topic"], row["partition"])
-        offset, events, at = out.get(tp, (0, 0, None))
-        out[tp] = (max(offset, row["next_offset"]), events + row["events"],
+        _, events, at = out.get(tp, (0, 0, None))
+        out[tp] = (row["next_offset"], events + row["events"],
                    max(at, row["written_at"]) if at else row["written_at"])
     return out
 

@@ -179,7 +179,7 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
             SELECT customer_id, records, "at", reason, written_at AS done_at
             FROM {src('erasures_log')} ORDER BY batch""",
         "ingest_checkpoints": f"""
-            SELECT topic, "partition", max(next_offset) AS next_offset, sum(events) AS events,
+            SELECT topic, "partition", arg_max(next_offset, batch) AS next_offset, sum(events) AS events,
                    max(written_at) AS committed_at, max(batch) AS batch
             FROM {src('checkpoints')} GROUP BY topic, "partition" """,
     }

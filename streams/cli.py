@@ -217,11 +217,14 @@ def status(config_path, wait, timeout):
     bootstrap = resolve_bootstrap(settings.broker, settings.lake)
     topics = settings.input_topics
     from sinks.delta import dead_letter_counts
+    # the lake is read before the broker is asked: reading it after a failed connection can
+    # abort the process at exit, in the teardown of the native Kafka and Delta libraries
+    note = outage_note(settings)
     try:
         report = (wait_until_caught_up(bootstrap, topics, settings.current_lake, timeout) if wait
                   else lag_report(bootstrap, topics, settings.current_lake))
     except BrokerError as exc:
-        raise BrokerError(f"{exc}; {outage_note(settings)}") from None
+        raise BrokerError(f"{exc}; {note}") from None
     dead = dead_letter_counts(settings.current_lake)
     _print_rows(["topic", "partition", "end_offset", "committed", "lag", "dead_letters", "committed_at"],
                 [(r.topic, r.partition, r.end_offset, r.committed, r.lag, dead.get((r.topic, r.partition), 0),

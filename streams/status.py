@@ -22,7 +22,9 @@ class PartitionLag:
 
     @property
     def lag(self) -> int:
-        return max(0, self.end_offset - self.committed)
+        # a commit past the end comes from another broker (or a recreated topic): none of
+        # this broker's records is known to be in the lake yet
+        return self.end_offset - self.committed if self.committed <= self.end_offset else self.end_offset
 
 
 def end_offsets(bootstrap: str, topics: list[str], timeout: float = 10.0) -> dict[tuple[str, int], int]:
@@ -80,8 +82,8 @@ def outage_note(settings) -> str:
 
 
 def lag_report(bootstrap: str, topics: list[str], lake: Path) -> list[PartitionLag]:
+    done = read_checkpoints(lake)  # before the broker: see `unify status`
     ends = end_offsets(bootstrap, topics)
-    done = read_checkpoints(lake)
     return [PartitionLag(t, p, end, done.get((t, p), (0, 0, None))[0], done.get((t, p), (0, 0, None))[2])
             for (t, p), end in sorted(ends.items())]
 
