@@ -16,7 +16,8 @@ from unify.cdm import Override
 from unify.resolver import LinkRow, Resolver
 
 
-def _has_rows(table: Path) -> bool:
+def has_rows(table: Path) -> bool:
+    """Whether a Delta table exists there and holds any file."""
     return (table / "_delta_log").exists() and bool(DeltaTable(str(table)).file_uris())
 
 
@@ -24,7 +25,7 @@ def read_state(lake: Path, attributes: tuple[str, ...]) -> tuple[list[Override],
     """Overrides in the order they were applied, and the latest row of every source record."""
     lake = Path(lake)
     log, overrides_log = lake / "customer_links_log", lake / "overrides_log"
-    if not _has_rows(log):
+    if not has_rows(log):
         return [], []
     available = set(DeltaTable(str(log)).schema().to_arrow().names)
     wanted = [a for a in attributes if a in available]
@@ -32,7 +33,7 @@ def read_state(lake: Path, attributes: tuple[str, ...]) -> tuple[list[Override],
     con = connect()
     try:
         overrides = []
-        if _has_rows(overrides_log):
+        if has_rows(overrides_log):
             overrides = [Override((ls, lk), (rs, rk), kind, at) for kind, ls, lk, rs, rk, at in con.execute(f"""
                 SELECT kind, left_source, left_key, right_source, right_key, epoch_ms("at")
                 FROM delta_scan('{overrides_log.resolve()}') ORDER BY batch""").fetchall()]
@@ -62,7 +63,7 @@ def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:
     positions are known), to rebuild activity state from. Streamed: a large lake's orders
     never sit in memory all at once."""
     log = Path(lake) / "sales_orders_log"
-    if not _has_rows(log):
+    if not has_rows(log):
         return
     con = connect()
     try:

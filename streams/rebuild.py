@@ -25,14 +25,14 @@ from deltalake import DeltaTable, write_deltalake
 
 from sinks import versions
 from sinks.delta import DeltaSink
-from sinks.restore import read_orders, read_state
+from sinks.restore import has_rows, read_orders, read_state
 from sinks.segments import SegmentTracker
 from sinks.warehouse import connect, create_views
 from streams.enrich_stage import EnrichStage
 from streams.pipeline import Decoder, Message
 from streams.settings import Settings
-from streams.status import end_offsets
 from streams.codec import encode_lineage
+from streams.status import end_offsets
 from streams.topics import produce_all, producer, read_range
 from unify.cdm import Change, Erasure, OrderChange, Override
 from unify.clusters import id_number
@@ -42,16 +42,12 @@ from unify.resolver import CustomerRow, Output, Resolver
 HISTORY = ("lineage", "customers_log", "erasures_log", "segment_events_log", "model_metrics_log")
 
 
-def _has_rows(table: Path) -> bool:
-    return (table / "_delta_log").exists() and bool(DeltaTable(str(table)).file_uris())
-
-
 class Replay:
     """The core and sink of one rebuild: `add` chunks of messages, then `finish`."""
 
     def __init__(self, settings: Settings, new: Path, old: Path):
         engine = settings.engine
-        self.settings, self.old = settings, old
+        self.settings = settings
         self.decoder = Decoder(settings)
         self.resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
         _, links = read_state(old, engine.attributes)
@@ -142,7 +138,7 @@ def _old_ids(old: Path, attributes: tuple[str, ...]) -> tuple[int, dict[str, tup
     try:
         seen = [1]
         customers: dict[str, tuple] = {}
-        if _has_rows(old / "customers_log"):
+        if has_rows(old / "customers_log"):
             table = f"delta_scan('{(old / 'customers_log').resolve()}')"
             (top,) = con.execute(f"SELECT max(customer_id) FROM {table}").fetchone()
             seen.append(id_number(top) + 1 if top else 1)
@@ -154,12 +150,12 @@ def _old_ids(old: Path, attributes: tuple[str, ...]) -> tuple[int, dict[str, tup
                     AND NOT deleted""").fetchall():
                 values = tuple(sorted((a, v) for a, v in zip(attributes, r[6:]) if v is not None))
                 customers[r[0]] = (values, tuple(sorted(json.loads(r[1]).items())), r[2], tuple(r[3]), r[4], r[5])
-        if _has_rows(old / "lineage"):
+        if has_rows(old / "lineage"):
             (top,) = con.execute(f"""SELECT max(c) FROM (SELECT unnest(to_ids || from_ids || [customer_id]) AS c
                                      FROM delta_scan('{(old / 'lineage').resolve()}'))""").fetchone()
             seen.append(id_number(top) + 1 if top else 1)
         erasures = set()
-        if _has_rows(old / "erasures_log"):
+        if has_rows(old / "erasures_log"):
             erasures = set(con.execute(f"""SELECT customer_id, epoch_ms("at")
                                            FROM delta_scan('{(old / 'erasures_log').resolve()}')""").fetchall())
         return max(seen), customers, erasures
@@ -169,7 +165,7 @@ def _old_ids(old: Path, attributes: tuple[str, ...]) -> tuple[int, dict[str, tup
 
 def _copy_history(old: Path, new: Path) -> None:
     for name in HISTORY:
-        if _has_rows(old / name):
+        if has_rows(old / name):
             table = DeltaTable(str(old / name))
             write_deltalake(str(new / name), table.to_pyarrow_table(), mode="append",
                             configuration={"delta.dataSkippingStatsColumns": "batch"})

@@ -26,10 +26,14 @@ from streams.topics import ensure_topics, read_range
 log = logging.getLogger("unify.worker")
 
 
+def _lake_offsets(lake) -> dict[tuple[str, int], int]:
+    return {tp: offset for tp, (offset, _, _) in read_checkpoints(lake).items()}
+
+
 def catch_up(pipeline: Pipeline, bootstrap: str, target: dict[tuple[str, int], int]) -> int:
     """Process what `target` (offsets per topic-partition) has and the pipeline's lake has
     not: after a rebuild's switch, or a lake behind the consumer group. Returns the count."""
-    have = {tp: offset for tp, (offset, _, _) in read_checkpoints(pipeline.sink.lake).items()}
+    have = _lake_offsets(pipeline.sink.lake)
     behind = {tp: end for tp, end in target.items() if end > have.get(tp, 0)}
     done = 0
     for records in read_range(bootstrap, have, behind):
@@ -44,8 +48,8 @@ def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pi
         return pipeline
     log.warning("the dimension was rebuilt into %s; moving to it", settings.current_lake)
     fresh = Pipeline(settings)
-    seen = {tp: offset for tp, (offset, _, _) in read_checkpoints(pipeline.sink.lake).items()}
-    log.warning("caught up %d events the rebuild had not seen", catch_up(fresh, bootstrap, seen))
+    seen = catch_up(fresh, bootstrap, _lake_offsets(pipeline.sink.lake))
+    log.warning("caught up %d events the rebuild had not seen", seen)
     return fresh
 
 
