@@ -27,6 +27,11 @@ from streams.topics import producer
 from unify.synthetic import WorldSpec, generate
 
 
+def _peak_rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(l for l in f if l.startswith("VmHWM")).split()[1]) * 1024
+
+
 def _percentiles(values: list[float]) -> dict:
     if not values:
         return {}
@@ -51,8 +56,11 @@ class Worker:
                                      stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def peak_rss(self) -> int:
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            return int(next(l for l in f if l.startswith("VmHWM")).split()[1]) * 1024
+        """The worker's and its pipeline process's peak resident memory, summed."""
+        pids = [self.proc.pid]
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+        return sum(_peak_rss(pid) for pid in pids)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -40,6 +40,11 @@ class BatchResult:
     lineage: list
     segment_events: list[dict]
 
+    def plus(self, other: "BatchResult") -> "BatchResult":
+        return BatchResult(self.events + other.events, self.contacts + other.contacts,
+                           self.orders + other.orders, self.dead + other.dead,
+                           self.lineage + other.lineage, self.segment_events + other.segment_events)
+
 
 def tune_gc() -> None:
     """The engine keeps millions of small, long-lived objects: freeze what exists and collect

@@ -1,56 +1,32 @@
 """The Faust worker: source topics -> Pipeline (core + Delta sink), in micro-batches.
 
-One agent with concurrency 1 is the single writer of the resolver shard. Batches come from
-`take_events`, which acks a batch only after the loop body returns, i.e. after its Delta
-commit: Kafka offsets never run ahead of the lake (at-least-once, idempotent effect).
-The core runs in a thread so the event loop keeps heart-beating during a large batch.
+One agent with concurrency 1 feeds the single writer of the resolver shard, a Pipeline in a
+child process (see streams.pipeline_process). Batches come from `take_events`, which acks a
+batch when the loop body returns; the body only hands the batch over, so Faust gathers the
+next one while the child writes this one. The consumer group's offsets can therefore run
+ahead of the lake by the batches in flight (at most two); a worker that restarts processes
+that gap first (`catch_up`), so nothing is lost, and replays are idempotent.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import os
 import time
 
 import faust
 from confluent_kafka import Consumer, TopicPartition
 
-from sinks.delta import read_checkpoints
 from sinks.warehouse import create_views
 from streams.broker import outage_file, reachable
 from streams.codec import encode_lineage
-from streams.pipeline import Message, Pipeline
+from streams.pipeline import BatchResult, Message
+from streams.pipeline_process import PipelineProcess
 from streams.settings import Settings
-from streams.topics import ensure_topics, read_range
+from streams.topics import ensure_topics
 
 log = logging.getLogger("unify.worker")
-
-
-def _lake_offsets(lake) -> dict[tuple[str, int], int]:
-    return {tp: offset for tp, (offset, _, _) in read_checkpoints(lake).items()}
-
-
-def catch_up(pipeline: Pipeline, bootstrap: str, target: dict[tuple[str, int], int]) -> int:
-    """Process what `target` (offsets per topic-partition) has and the pipeline's lake has
-    not: after a rebuild's switch, or a lake behind the consumer group. Returns the count."""
-    have = _lake_offsets(pipeline.sink.lake)
-    behind = {tp: end for tp, end in target.items() if end > have.get(tp, 0)}
-    done = 0
-    for records in read_range(bootstrap, have, behind):
-        done += pipeline.process([Message(*r) for r in records]).events
-    return done
-
-
-def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pipeline:
-    """The pipeline to use now: after `unify rebuild` switched versions, a new one on the new
-    version that has also seen what this one had."""
-    if settings.current_lake == pipeline.sink.lake:
-        return pipeline
-    log.warning("the dimension was rebuilt into %s; moving to it", settings.current_lake)
-    fresh = Pipeline(settings)
-    seen = catch_up(fresh, bootstrap, _lake_offsets(pipeline.sink.lake))
-    log.warning("caught up %d events the rebuild had not seen", seen)
-    return fresh
 
 
 def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
@@ -85,7 +61,8 @@ class BrokerWatch:
             self.since = None
 
 
-def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.App:
+def build_app(settings: Settings, bootstrap: str, pipeline: PipelineProcess,
+              startup: BatchResult) -> faust.App:
     stream = settings.stream
     app = faust.App(
         stream.app_id,
@@ -106,37 +83,51 @@ def build_app(settings: Settings, bootstrap: str, pipeline: Pipeline) -> faust.A
     dead_letters = app.topic(stream.dead_letter_topic, key_serializer="raw", value_serializer="raw")
     lineage = app.topic(stream.lineage_topic, key_serializer="raw", value_serializer="raw")
     segment_events = app.topic(stream.segment_events_topic, key_serializer="raw", value_serializer="raw")
-
-    current = [pipeline]
+    # batches handed to the child, oldest first; one more waits in the queue while the
+    # publisher awaits the oldest, so at most two are in flight
+    in_flight: asyncio.Queue = asyncio.Queue(maxsize=1)
     watch = BrokerWatch(settings.lake, bootstrap)
 
     @app.timer(interval=2.0)
     async def watch_broker():
         await asyncio.get_running_loop().run_in_executor(None, watch.check)
 
+    async def publish(result: BatchResult) -> None:
+        for d in result.dead:
+            await dead_letters.send(value=d["value"], headers={
+                "reason": d["reason"].encode(), "topic": d["topic"].encode(),
+                "partition": str(d["partition"]).encode(), "offset": str(d["offset"]).encode()})
+        for e in result.lineage:  # keyed by customer id on a compacted topic
+            key, value = encode_lineage(e)
+            await lineage.send(key=key, value=value)
+        for e in result.segment_events:
+            await segment_events.send(key=e["customer_id"].encode(), value=json.dumps(
+                {"segment": e["segment"], "customer_id": e["customer_id"], "event": e["event"],
+                 "at_ms": e["written_at"]}).encode())
+        if result.dead or result.lineage or result.segment_events:
+            await app.producer.flush()
+        if result.events:
+            log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
+                     result.events, result.contacts, result.orders, len(result.dead))
+
+    @app.task
+    async def publisher():
+        await publish(startup)
+        while True:
+            batch = await in_flight.get()
+            try:
+                result = await batch
+            except Exception:  # the child died or a batch failed: restart and catch up
+                log.exception("the pipeline failed; stopping the worker")
+                os._exit(1)
+            await publish(result)
+
     @app.agent(sources, concurrency=1, name="unify")
     async def unify(events_stream):
-        loop = asyncio.get_running_loop()
         async for events in events_stream.take_events(stream.batch_size, within=stream.batch_seconds):
             messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.value)
                         for e in events]
-            current[0] = await loop.run_in_executor(None, follow_version, settings, bootstrap, current[0])
-            result = await loop.run_in_executor(None, current[0].process, messages)
-            for d in result.dead:
-                await dead_letters.send(value=d["value"], headers={
-                    "reason": d["reason"].encode(), "topic": d["topic"].encode(),
-                    "partition": str(d["partition"]).encode(), "offset": str(d["offset"]).encode()})
-            for e in result.lineage:  # keyed by customer id on a compacted topic
-                key, value = encode_lineage(e)
-                await lineage.send(key=key, value=value)
-            for e in result.segment_events:
-                await segment_events.send(key=e["customer_id"].encode(), value=json.dumps(
-                    {"segment": e["segment"], "customer_id": e["customer_id"], "event": e["event"],
-                     "at_ms": e["written_at"]}).encode())
-            if result.dead or result.lineage or result.segment_events:
-                await app.producer.flush()  # delivered before the batch is acked
-            log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
-                     result.events, result.contacts, result.orders, len(result.dead))
+            await in_flight.put(asyncio.wrap_future(pipeline.submit(messages)))
 
     return app
 
@@ -151,12 +142,14 @@ def prepare_topics(settings: Settings, bootstrap: str) -> None:
 def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> None:
     """Prepare topics, lake and views, restore state, then run until a signal stops it."""
     prepare_topics(settings, bootstrap)
-    pipeline = Pipeline(settings)
-    caught_up = catch_up(pipeline, bootstrap, committed_offsets(bootstrap, settings.stream.app_id,
-                                                                 settings.input_topics))
-    if caught_up:
-        log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
-    create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
-    app = build_app(settings, bootstrap, pipeline)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    pipeline = PipelineProcess(settings, bootstrap)
+    try:
+        startup = pipeline.catch_up(committed_offsets(bootstrap, settings.stream.app_id, settings.input_topics))
+        if startup.events:
+            log.warning("the lake was behind the consumer group: caught up %d events", startup.events)
+        create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
+        app = build_app(settings, bootstrap, pipeline, startup)
+        worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+        worker.execute_from_commandline()
+    finally:
+        pipeline.close()  # the batches already handed over are committed to the lake

@@ -1,0 +1,94 @@
+"""The pipeline (core, enrichment, Delta sink) in a child process of the worker.
+
+Faust's per-event hand-off and the pipeline each take about one core: in one process they
+share the interpreter lock and take turns, in two they overlap, so the worker submits batch
+N+1 while batch N is still being written. The child holds all the state; it dies with its
+parent (a kill -9 of the worker leaves no writer behind) and the worker with it.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+
+from sinks.delta import read_checkpoints
+from streams.pipeline import BatchResult, Message, Pipeline
+from streams.settings import ConfigModel, Settings
+from streams.topics import read_range
+
+log = logging.getLogger("unify.worker")
+
+_child: dict = {}  # the child's settings, broker address and current pipeline
+
+
+def lake_offsets(lake) -> dict[tuple[str, int], int]:
+    return {tp: offset for tp, (offset, _, _) in read_checkpoints(lake).items()}
+
+
+def catch_up(pipeline: Pipeline, bootstrap: str, target: dict[tuple[str, int], int]) -> BatchResult:
+    """Process what `target` (offsets per topic-partition) has and the pipeline's lake has
+    not: after a rebuild's switch, or a lake behind the consumer group."""
+    have = lake_offsets(pipeline.sink.lake)
+    behind = {tp: end for tp, end in target.items() if end > have.get(tp, 0)}
+    total = BatchResult(0, 0, 0, [], [], [])
+    for records in read_range(bootstrap, have, behind):
+        total = total.plus(pipeline.process([Message(*r) for r in records]))
+    return total
+
+
+def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> tuple[Pipeline, BatchResult | None]:
+    """The pipeline to use now: after `unify rebuild` switched versions, a new one on the new
+    version that has also seen what this one had (and what that catching up produced)."""
+    if settings.current_lake == pipeline.sink.lake:
+        return pipeline, None
+    log.warning("the dimension was rebuilt into %s; moving to it", settings.current_lake)
+    fresh = Pipeline(settings)
+    seen = catch_up(fresh, bootstrap, lake_offsets(pipeline.sink.lake))
+    log.warning("caught up %d events the rebuild had not seen", seen.events)
+    return fresh, seen
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _start(config: dict, bootstrap: str) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when the child stops
+    logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+    settings = Settings(ConfigModel.model_validate(config), Path("/"))
+    _child.update(settings=settings, bootstrap=bootstrap, pipeline=Pipeline(settings))
+
+
+def _catch_up_to(target: dict[tuple[str, int], int]) -> BatchResult:
+    return catch_up(_child["pipeline"], _child["bootstrap"], target)
+
+
+def _process(messages: list[Message]) -> BatchResult:
+    pipeline, caught_up = follow_version(_child["settings"], _child["bootstrap"], _child["pipeline"])
+    _child["pipeline"] = pipeline
+    result = pipeline.process(messages)
+    return caught_up.plus(result) if caught_up else result
+
+
+class PipelineProcess:
+    """A Pipeline in a child process; batches run there one at a time, in submission order."""
+
+    def __init__(self, settings: Settings, bootstrap: str):
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start, initargs=(settings.dump(), bootstrap))
+
+    def catch_up(self, target: dict[tuple[str, int], int]) -> BatchResult:
+        """Restore the state from the lake, then process what `target` has and the lake has not."""
+        return self._pool.submit(_catch_up_to, target).result()
+
+    def submit(self, messages: list[Message]) -> Future:
+        return self._pool.submit(_process, messages)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=False)
