@@ -35,8 +35,9 @@ def crash_before(table: str, nth: int) -> None:
 
 
 # at import, so the pipeline process (which imports this module as its main) crashes too
-table, _, nth = os.environ["UNIFY_CRASH_BEFORE"].partition(":")
-crash_before(table, int(nth))
+if "UNIFY_CRASH_BEFORE" in os.environ:
+    table, _, nth = os.environ["UNIFY_CRASH_BEFORE"].partition(":")
+    crash_before(table, int(nth))
 
 if __name__ == "__main__":
     main()
