@@ -118,3 +118,31 @@ def test_fresh_broker_restores_from_the_lake(make_config, tmp_path):
     assert {k: after[k] for k in before} == before  # every id kept
     assert after["crm_contacts/CRM-NEW-1"] == cid
     assert query(settings, f"SELECT address1_city FROM dim_customer WHERE customer_id = '{cid}'")[0][0] == "shelbyville"
+
+
+def test_a_lake_behind_the_consumer_group_is_caught_up_first(broker, make_config, tmp_path):
+    """The worker acks a batch once its pipeline process has it, so a kill can leave the
+    group's offsets ahead of the lake. Here the group is at the topics' end and the lake empty:
+    the worker must process the whole gap from the topics before it consumes."""
+    from confluent_kafka import Consumer, TopicPartition
+    from streams.worker import prepare_topics
+
+    spec = WorldSpec(people=400, seed=5)
+    config = make_config(broker.bootstrap)
+    settings = load(config)
+    prepare_topics(settings, broker.bootstrap)
+    publish_world(settings, broker.bootstrap, spec)
+    group = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": settings.stream.app_id,
+                      "enable.auto.commit": False})
+    try:
+        ends = [TopicPartition(t, 0, group.get_watermark_offsets(TopicPartition(t, 0), timeout=10)[1])
+                for t in settings.input_topics]
+        group.commit(offsets=ends, asynchronous=False)
+    finally:
+        group.close()
+    assert not any(r.committed for r in lag_report(broker.bootstrap, settings.input_topics, settings.lake))
+
+    with running(["run", "-c", str(config)], tmp_path / "w.log"):
+        wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=120)
+    assert "caught up" in (tmp_path / "w.log").read_text()
+    assert_as_if_uninterrupted(settings, config, tmp_path, spec)
