@@ -17,6 +17,7 @@ from sinks.restore import read_orders, restore_resolver
 from sinks.segments import SegmentTracker
 from streams.codec import SourceCodec, decode_override
 from streams.enrich_stage import EnrichStage
+from streams.outbox import Outbox
 from streams.settings import Settings
 from unify.cdm import Change, Erasure, OrderChange, Override
 from unify.errors import InvalidRecord
@@ -79,8 +80,8 @@ class Decoder:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, lake: Path | None = None):
-        self.settings = settings
+    def __init__(self, settings: Settings, lake: Path | None = None, outbox: Outbox | None = None):
+        self.settings, self.outbox = settings, outbox
         engine = settings.engine
         self.decoder = Decoder(settings)
         self.resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
@@ -128,6 +129,8 @@ class Pipeline:
         self.enrich.apply_lineage(output.lineage, self.resolver)
         features = self.enrich.rows(output.customers, self.resolver)
         metrics = self.enrich.metrics_row() if orders else None
+        if self.outbox:
+            self.outbox.send(dead=dead, lineage=output.lineage)
         self.sink.add(output, list(orders.values()), dead, offsets if record_offsets else {},
                       overrides, features, metrics, erasures)
         batch = self.sink.flush()
@@ -138,6 +141,8 @@ class Pipeline:
         segment_events = []
         if time.monotonic() - self._segments_at >= self.settings.stream.segments_every_seconds:
             segment_events = self.update_segments(batch)
+            if self.outbox:
+                self.outbox.send(segment_events=segment_events)
         every = self.settings.stream.compact_every_seconds
         if every and time.monotonic() - self._compacted_at >= every:
             # between batches, so the single writer never races its own compaction; deleting

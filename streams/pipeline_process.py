@@ -15,6 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from sinks.delta import read_checkpoints
+from streams.outbox import Outbox
 from streams.pipeline import BatchResult, Message, Pipeline
 from streams.settings import ConfigModel, Settings
 from streams.topics import read_range
@@ -39,16 +40,16 @@ def catch_up(pipeline: Pipeline, bootstrap: str, target: dict[tuple[str, int], i
     return total
 
 
-def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> tuple[Pipeline, BatchResult | None]:
+def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pipeline:
     """The pipeline to use now: after `unify rebuild` switched versions, a new one on the new
-    version that has also seen what this one had (and what that catching up produced)."""
+    version that has also seen what this one had."""
     if settings.current_lake == pipeline.sink.lake:
-        return pipeline, None
+        return pipeline
     log.warning("the dimension was rebuilt into %s; moving to it", settings.current_lake)
-    fresh = Pipeline(settings)
+    fresh = Pipeline(settings, outbox=pipeline.outbox)
     seen = catch_up(fresh, bootstrap, lake_offsets(pipeline.sink.lake))
     log.warning("caught up %d events the rebuild had not seen", seen.events)
-    return fresh, seen
+    return fresh
 
 
 def _die_with_parent() -> None:
@@ -62,7 +63,8 @@ def _start(config: dict, bootstrap: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when the child stops
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
     settings = Settings(ConfigModel.model_validate(config), Path("/"))
-    _child.update(settings=settings, bootstrap=bootstrap, pipeline=Pipeline(settings))
+    pipeline = Pipeline(settings, outbox=Outbox(settings, bootstrap))
+    _child.update(settings=settings, bootstrap=bootstrap, pipeline=pipeline)
 
 
 def _catch_up_to(target: dict[tuple[str, int], int]) -> BatchResult:
@@ -70,14 +72,13 @@ def _catch_up_to(target: dict[tuple[str, int], int]) -> BatchResult:
 
 
 def _process(messages: list[Message]) -> BatchResult:
-    pipeline, caught_up = follow_version(_child["settings"], _child["bootstrap"], _child["pipeline"])
-    _child["pipeline"] = pipeline
-    result = pipeline.process(messages)
-    return caught_up.plus(result) if caught_up else result
+    _child["pipeline"] = follow_version(_child["settings"], _child["bootstrap"], _child["pipeline"])
+    return _child["pipeline"].process(messages)
 
 
 class PipelineProcess:
-    """A Pipeline in a child process; batches run there one at a time, in submission order."""
+    """A Pipeline in a child process; batches run there one at a time, in submission order,
+    and send their outputs to their topics themselves."""
 
     def __init__(self, settings: Settings, bootstrap: str):
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),

@@ -67,9 +67,9 @@ def producer(bootstrap: str) -> Producer:
                      "compression.type": "lz4", "batch.num.messages": 10000})
 
 
-def produce_all(prod: Producer, messages: Iterable[tuple[str, bytes | None, bytes | None]],
-                on_sent=None, every: int = 2000) -> int:
-    """Publish (topic, key, value) triples; returns the count. Waits for every delivery."""
+def produce_all(prod: Producer, messages: Iterable[tuple], on_sent=None, every: int = 2000) -> int:
+    """Publish (topic, key, value) or (topic, key, value, headers) tuples; returns the count.
+    Waits for every delivery."""
     errors: list[str] = []
 
     def delivered(err, msg):
@@ -77,10 +77,11 @@ def produce_all(prod: Producer, messages: Iterable[tuple[str, bytes | None, byte
             errors.append(err.str())
 
     n = 0
-    for topic, key, value in messages:
+    for topic, key, value, *headers in messages:
         while True:
             try:
-                prod.produce(topic, value=value, key=key, on_delivery=delivered)
+                prod.produce(topic, value=value, key=key, on_delivery=delivered, **(
+                    {"headers": headers[0]} if headers else {}))
                 break
             except BufferError:
                 prod.poll(0.1)

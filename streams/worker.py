@@ -20,8 +20,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from sinks.warehouse import create_views
 from streams.broker import outage_file, reachable
-from streams.codec import encode_lineage
-from streams.pipeline import BatchResult, Message
+from streams.pipeline import Message
 from streams.pipeline_process import PipelineProcess
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -61,8 +60,7 @@ class BrokerWatch:
             self.since = None
 
 
-def build_app(settings: Settings, bootstrap: str, pipeline: PipelineProcess,
-              startup: BatchResult) -> faust.App:
+def build_app(settings: Settings, bootstrap: str, pipeline: PipelineProcess) -> faust.App:
     stream = settings.stream
     app = faust.App(
         stream.app_id,
@@ -80,11 +78,8 @@ def build_app(settings: Settings, bootstrap: str, pipeline: PipelineProcess,
         stream_buffer_maxsize=max(4096, stream.batch_size * 2),
     )
     sources = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
-    dead_letters = app.topic(stream.dead_letter_topic, key_serializer="raw", value_serializer="raw")
-    lineage = app.topic(stream.lineage_topic, key_serializer="raw", value_serializer="raw")
-    segment_events = app.topic(stream.segment_events_topic, key_serializer="raw", value_serializer="raw")
-    # batches handed to the child, oldest first; one more waits in the queue while the
-    # publisher awaits the oldest, so at most two are in flight
+    # batches handed to the pipeline process, oldest first; one more waits in the queue while
+    # the reporter awaits the oldest, so at most two are in flight
     in_flight: asyncio.Queue = asyncio.Queue(maxsize=1)
     watch = BrokerWatch(settings.lake, bootstrap)
 
@@ -92,35 +87,17 @@ def build_app(settings: Settings, bootstrap: str, pipeline: PipelineProcess,
     async def watch_broker():
         await asyncio.get_running_loop().run_in_executor(None, watch.check)
 
-    async def publish(result: BatchResult) -> None:
-        for d in result.dead:
-            await dead_letters.send(value=d["value"], headers={
-                "reason": d["reason"].encode(), "topic": d["topic"].encode(),
-                "partition": str(d["partition"]).encode(), "offset": str(d["offset"]).encode()})
-        for e in result.lineage:  # keyed by customer id on a compacted topic
-            key, value = encode_lineage(e)
-            await lineage.send(key=key, value=value)
-        for e in result.segment_events:
-            await segment_events.send(key=e["customer_id"].encode(), value=json.dumps(
-                {"segment": e["segment"], "customer_id": e["customer_id"], "event": e["event"],
-                 "at_ms": e["written_at"]}).encode())
-        if result.dead or result.lineage or result.segment_events:
-            await app.producer.flush()
-        if result.events:
-            log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
-                     result.events, result.contacts, result.orders, len(result.dead))
-
     @app.task
-    async def publisher():
-        await publish(startup)
+    async def reporter():
         while True:
             batch = await in_flight.get()
             try:
                 result = await batch
-            except Exception:  # the child died or a batch failed: restart and catch up
+            except Exception:  # the pipeline process died or a batch failed: restart, catch up
                 log.exception("the pipeline failed; stopping the worker")
                 os._exit(1)
-            await publish(result)
+            log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
+                     result.events, result.contacts, result.orders, len(result.dead))
 
     @app.agent(sources, concurrency=1, name="unify")
     async def unify(events_stream):
@@ -148,7 +125,7 @@ def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> No
         if startup.events:
             log.warning("the lake was behind the consumer group: caught up %d events", startup.events)
         create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
-        app = build_app(settings, bootstrap, pipeline, startup)
+        app = build_app(settings, bootstrap, pipeline)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
     finally:

@@ -12,7 +12,7 @@ still count in the features from the moment the record is linked.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from unify.enrich.churn import ChurnModel, churn_inputs
 from unify.enrich.features import CustomerFeatures, FeatureSpec
