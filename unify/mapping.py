@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from nameparser import HumanName
-
 from unify.errors import InvalidRecord
+from unify.names import name_parts
 from unify.normalize import compile_chain, parse_timestamp_ms
 from unify.spec import SourceSpec
 
-_NAME_PARTS = (("firstName", "first"), ("middleName", "middle"), ("lastName", "last"))
+_NAME_PARTS = ("firstName", "middleName", "lastName")
 
 
 def record_key(spec: SourceSpec, row: Mapping) -> str:
@@ -56,10 +55,9 @@ class ContactMapper:
                 out[attribute] = value
         raw_full = row.get(self._full_name_column) if self._full_name_column else None
         if isinstance(raw_full, str) and raw_full.strip():
-            parsed = HumanName(raw_full)
-            for attribute, part in _NAME_PARTS:
+            for attribute, part in zip(_NAME_PARTS, name_parts(raw_full)):
                 if attribute not in out:
-                    value = self._name_chain(getattr(parsed, part) or None)
+                    value = self._name_chain(part or None)
                     if value is not None:
                         out[attribute] = value
         elif "fullName" not in out and ("firstName" in out or "lastName" in out):
