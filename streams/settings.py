@@ -41,7 +41,7 @@ class BrokerModel(_Strict):
 
 class StreamModel(_Strict):
     app_id: str = "unify"
-    batch_size: int = Field(5000, gt=0)
+    batch_size: int = Field(10_000, gt=0)
     batch_seconds: float = Field(1.0, gt=0)
     dead_letter_topic: str = "unify.dead-letters"
     overrides_topic: str = "unify.overrides"
