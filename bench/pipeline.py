@@ -182,30 +182,12 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
     return {"offered_events_per_s": rate, "produced": len(sent), **_percentiles(latencies)}
 
 
-def query_latency(settings: Settings, runs: int = 50) -> dict:
-    con = connect(settings.warehouse, read_only=True)
-    try:
-        ids = [r[0] for r in con.execute("SELECT customer_id FROM dim_customer USING SAMPLE 50 ROWS").fetchall()]
-        emails = [r[0] for r in con.execute(
-            "SELECT emailAddress1 FROM dim_customer WHERE emailAddress1 IS NOT NULL USING SAMPLE 50 ROWS").fetchall()]
-        queries = {
-            "point_lookup_by_id": lambda i: con.execute("SELECT * FROM dim_customer WHERE customer_id = ?", [ids[i % len(ids)]]).fetchall(),
-            "point_lookup_by_email": lambda i: con.execute("SELECT * FROM dim_customer WHERE emailAddress1 = ?", [emails[i % len(emails)]]).fetchall(),
-            "segment_count": lambda i: con.execute("SELECT count(*) FROM customer_segments WHERE segment = 'lapsed'").fetchall(),
-            "full_aggregation": lambda i: con.execute("SELECT value_band, count(*), sum(total_spend) FROM dim_customer GROUP BY 1").fetchall(),
-        }
-        out = {}
-        for name, run in queries.items():
-            times = []
-            for i in range(runs):
-                t = time.perf_counter()
-                run(i)
-                times.append((time.perf_counter() - t) * 1000)
-            out[name + "_ms"] = _percentiles(times)
-        out["customers"] = con.execute("SELECT count(*) FROM dim_customer").fetchone()[0]
-        return out
-    finally:
-        con.close()
+def query_latency(config: Path) -> dict:
+    """The views' latency as a reader sees it: a fresh process on the warehouse file (this
+    one has just generated worlds and compacted the lake, which slows DuckDB down)."""
+    out = subprocess.run([sys.executable, "-m", "bench.queries", str(config)], check=True,
+                         capture_output=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    return json.loads(out)
 
 
 def run_pipeline(base: Settings, people: int, rates: list[int], workdir: Path, log=print) -> dict:
@@ -236,7 +218,7 @@ def run_pipeline(base: Settings, people: int, rates: list[int], workdir: Path, l
             fresh[str(rate)] = freshness(settings, config, workdir, spec, rate)
             f = fresh[str(rate)]
             log(f"  freshness at {rate:,} events/s: p50 {f.get('p50')} s, p95 {f.get('p95')} s, p99 {f.get('p99')} s")
-        queries = query_latency(settings)
+        queries = query_latency(config)
         log("  queries, live lake: " + ", ".join(f"{k} p99 {v['p99']} ms" for k, v in queries.items() if isinstance(v, dict)))
         rebuilt, compacted = rebuild_and_query(settings, config, workdir, log)
     return {"people": people, "events": total, "transport_ceiling_events_per_s": round(ceiling),
@@ -271,7 +253,7 @@ def rebuild_and_query(settings: Settings, config: Path, workdir: Path, log=print
     log(f"  rebuild: {rebuilt['events']:,} events in {rebuilt['seconds']} s ({rebuilt['events_per_second']:,}/s), "
         f"peak RSS {peak[0] / 2**20:,.0f} MiB ({rebuilt['bytes_per_source_record']:,} B per source record)")
     compact(settings.lake, vacuum=True, retention_hours=0)
-    compacted = query_latency(settings)
+    compacted = query_latency(config)
     log("  queries, rebuilt and compacted: " + ", ".join(
         f"{k} p99 {v['p99']} ms" for k, v in compacted.items() if isinstance(v, dict)))
     return rebuilt, compacted
