@@ -53,7 +53,8 @@ class ConditionResult:
 
 
 class _CompiledRule:
-    __slots__ = ("name", "index", "block_id", "key_parts", "scorers", "level", "pairs", "rule")
+    __slots__ = ("name", "index", "block_id", "key_parts", "scorers", "level", "pairs", "rule",
+                 "prefix", "single")
 
     def __init__(self, index: int, rule: Rule, block_id: int):
         keyed = [c for c in rule.conditions if comparator(c.compare).key is not None]
@@ -68,6 +69,10 @@ class _CompiledRule:
         self.block_id = block_id
         self.level = rule.level
         self.key_parts = tuple((c.attributes, comparator(c.compare).key) for c in keyed)
+        self.prefix = f"{block_id}{KEY_SEPARATOR}"
+        # (attribute, key function) per key condition, when each is on one attribute
+        self.single = (tuple((attributes[0], key_fn) for attributes, key_fn in self.key_parts)
+                       if all(len(attributes) == 1 for attributes, _ in self.key_parts) else None)
         self.scorers = tuple(
             (c.attributes, comparator(c.compare).score, c.threshold) for c in rule.conditions
         )
@@ -75,7 +80,15 @@ class _CompiledRule:
 
     def keys(self, attrs: Mapping[str, object]) -> RuleKeys:
         """Block keys of a record for this rule: one per combination of its key values."""
-        if len(self.key_parts) == 1:  # the common case: one key condition
+        if self.single is not None:  # the common case: one value per key condition, one key
+            parts = []
+            for attribute, key_fn in self.single:
+                value = attrs.get(attribute)
+                if value is None:
+                    return None
+                parts.append(f"{key_fn(value)}")
+            return sys.intern(self.prefix + KEY_SEPARATOR.join(parts))
+        if len(self.key_parts) == 1:
             attributes, key_fn = self.key_parts[0]
             values = {key_fn(v) for a in attributes if (v := attrs.get(a)) is not None}
             if not values:
@@ -124,6 +137,8 @@ class Matcher:
             self.rules.append(_CompiledRule(i, rule, block_id))
         self._block_attributes = {bid: "+".join(a for a, _ in sig) for sig, bid in block_ids.items()}
         self._block_representatives = list({r.block_id: r for r in reversed(self.rules)}.values())
+        positions = {r.block_id: i for i, r in enumerate(self._block_representatives)}
+        self._rule_blocks = tuple(positions[r.block_id] for r in self.rules)
 
     def describe_key(self, key: str) -> tuple[str, str]:
         """A block key as (attributes, values) for people to read."""
@@ -132,10 +147,8 @@ class Matcher:
 
     def rule_keys(self, attrs: Mapping[str, object]) -> tuple[RuleKeys, ...]:
         """A record's block keys per rule (computed once per block, when the record arrives)."""
-        by_block: dict[int, RuleKeys] = {}
-        for rule in self._block_representatives:
-            by_block[rule.block_id] = rule.keys(attrs)
-        return tuple(by_block[rule.block_id] for rule in self.rules)
+        by_block = [rule.keys(attrs) for rule in self._block_representatives]
+        return tuple(by_block[i] for i in self._rule_blocks)
 
     @staticmethod
     def block_keys(rule_keys: tuple[RuleKeys, ...]) -> tuple[str, ...]:

@@ -262,6 +262,11 @@ class Resolver:
         if not members:
             return CustomerRow(cid, True, {}, {}, 0, (), 0, 0)
         records = [self.graph.records[r] for r in members]
+        if len(records) == 1:
+            return self._sole_profile(cid, records[0])
+        return self._merged_profile(cid, records)
+
+    def _merged_profile(self, cid: str, records: list[SourceRecord]) -> CustomerRow:
         attributes: dict = {}
         winners: dict = {}
         for name, group in zip(self._group_names, self._groups):
@@ -283,6 +288,19 @@ class Resolver:
             tuple(sorted({r.rid[0] for r in records})),
             max(r.event_ms for r in records), min(r.first_ms for r in records),
         )
+
+    def _sole_profile(self, cid: str, record: SourceRecord) -> CustomerRow:
+        """A one-record customer's profile: every policy picks the only record, for each
+        attribute group it fills (the common case, so it skips the policies)."""
+        attrs, source = record.attrs, f"{record.rid[0]}/{record.rid[1]}"
+        attributes: dict = {}
+        for group in self._groups:
+            filled = any(a in attrs for a in group)
+            attributes.update((a, attrs.get(a) if filled else None) for a in group)
+        attributes.update((a, attrs.get(a)) for a in self._singles)
+        winners = {a: source for a in attributes if attributes[a] is not None}
+        return CustomerRow(cid, False, attributes, winners, 1, (record.rid[0],),
+                           record.event_ms, record.first_ms)
 
     def partition(self) -> set[frozenset[RecordId]]:
         """Current clusters as sets of record ids (for tests and accuracy checks)."""

@@ -236,3 +236,17 @@ def test_generated_world_partition_does_not_depend_on_arrival_order(rnd):
     shuffled = list(_WORLD)
     rnd.shuffle(shuffled)
     assert partition(shuffled) == partition(_WORLD)
+
+
+@given(attrs | st.fixed_dictionaries({}, optional={"address1_city": st.just("paris"),
+                                                   "address1_line1": st.just("1 rue"),
+                                                   "middleName": st.just("j")}),
+       st.sampled_from(["most_recent", "least_recent", "most_filled", "most_frequent", "source_priority"]))
+def test_a_one_record_profile_is_what_every_policy_gives(record_attrs, default_policy):
+    from unify.graph import SourceRecord
+    from unify.spec import SurvivorshipSpec
+    attributes = ("firstName", "middleName", "lastName", "emailAddress1", "telephone1", "mobilePhone",
+                  "address1_line1", "address1_city", "address1_postalCode", "birthDate")
+    resolver = Resolver(SPEC, SurvivorshipSpec(default_policy=default_policy, source_priority=("pos",)), attributes)
+    record = SourceRecord(("crm", "1"), record_attrs, 3, 1_000, 900, resolver.matcher.rule_keys(record_attrs))
+    assert resolver._sole_profile("C1", record) == resolver._merged_profile("C1", [record])
