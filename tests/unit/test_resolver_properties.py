@@ -250,3 +250,36 @@ def test_a_one_record_profile_is_what_every_policy_gives(record_attrs, default_p
     resolver = Resolver(SPEC, SurvivorshipSpec(default_policy=default_policy, source_priority=("pos",)), attributes)
     record = SourceRecord(("crm", "1"), record_attrs, 3, 1_000, 900, resolver.matcher.rule_keys(record_attrs))
     assert resolver._sole_profile("C1", record) == resolver._merged_profile("C1", [record])
+
+
+def _by_policies(resolver, records):
+    """A golden profile straight from the survivorship policies: the reference."""
+    attributes, winners = {}, {}
+    for name, group in zip(resolver._group_names, resolver._groups):
+        anchored = [r for r in records if group[0] in r.attrs]
+        winner = resolver._policy[name].choose(anchored or records, group)
+        for a in group:
+            attributes[a] = winner.attrs.get(a) if winner else None
+            if winner is not None and attributes[a] is not None:
+                winners[a] = f"{winner.rid[0]}/{winner.rid[1]}"
+    for a in resolver._singles:
+        winner = resolver._policy[a].choose(records, (a,))
+        attributes[a] = winner.attrs.get(a) if winner else None
+        if winner is not None:
+            winners[a] = f"{winner.rid[0]}/{winner.rid[1]}"
+    return attributes, winners
+
+
+@given(st.lists(st.tuples(attrs, st.integers(0, 3), st.integers(0, 3)), min_size=2, max_size=4),
+       st.sampled_from(["most_recent", "least_recent", "most_filled", "most_frequent", "source_priority"]))
+def test_a_merged_profile_is_what_the_policies_give(drawn, default_policy):
+    from unify.graph import SourceRecord
+    from unify.spec import SurvivorshipSpec
+    attributes = ("firstName", "middleName", "lastName", "emailAddress1", "telephone1", "mobilePhone",
+                  "address1_postalCode")
+    resolver = Resolver(SPEC, SurvivorshipSpec(default_policy=default_policy, source_priority=("pos",),
+                                               policies=(("telephone1", "most_frequent"),)), attributes)
+    records = [SourceRecord((("crm", "pos")[i % 2], str(i)), a, position, event_ms, 0, resolver.matcher.rule_keys(a))
+               for i, (a, position, event_ms) in enumerate(drawn)]
+    row = resolver._merged_profile("C1", records)
+    assert (row.attributes, row.winners) == _by_policies(resolver, records)
