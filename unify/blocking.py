@@ -26,8 +26,11 @@ class BlockIndex:
 
     def add(self, key: str, rid: Hashable) -> str | None:
         """Add; returns 'became_generic' when this record tips the key over the cap."""
-        block = self._blocks.setdefault(key, set())
-        block.add(rid)
+        block = self._blocks.get(key)
+        if block is None:
+            block = self._blocks[key] = {rid}
+        else:
+            block.add(rid)
         return "became_generic" if len(block) == self.max_size + 1 else None
 
     def remove(self, key: str, rid: Hashable) -> str | None:

@@ -86,8 +86,9 @@ class LinkGraph:
             if self.blocks.add(key, rid) == "became_generic":
                 self.changed_keys.add(key)
                 self._reevaluate_linked(self.blocks.members(key), touched)
-        partners = self._always.get(rid, set())
-        for other in self.blocks.candidates(record.keys) | partners:
+        candidates = self.blocks.candidates(record.keys)
+        partners = self._always.get(rid)
+        for other in (candidates | partners) if partners else candidates:
             if other != rid and other in self.records:
                 self._evaluate(rid, other, touched)
         touched.add(rid)
@@ -117,7 +118,7 @@ class LinkGraph:
 
     def _evaluate(self, a: RecordId, b: RecordId, touched: set[RecordId]) -> None:
         link = self._link(a, b)
-        current = self.edges.get(a, {}).get(b)
+        current = self.edges.get(a, _NO_LINKS).get(b)
         if link == current:
             return
         if link is None:

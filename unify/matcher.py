@@ -110,10 +110,16 @@ class _CompiledRule:
     def score(self, a: Mapping[str, object], b: Mapping[str, object]) -> float | None:
         total = 0.0
         for attributes, score_fn, threshold in self.scorers:
-            values_a, values_b = _values(a, attributes), _values(b, attributes)
-            if not values_a or not values_b:
-                return None
-            s = max(score_fn(va, vb) for va in values_a for vb in values_b)
+            if len(attributes) == 1:  # the common case: one value on each side
+                va, vb = a.get(attributes[0]), b.get(attributes[0])
+                if va is None or vb is None:
+                    return None
+                s = score_fn(va, vb)
+            else:
+                values_a, values_b = _values(a, attributes), _values(b, attributes)
+                if not values_a or not values_b:
+                    return None
+                s = max(score_fn(va, vb) for va in values_a for vb in values_b)
             if s < threshold:
                 return None
             total += s
