@@ -50,10 +50,11 @@ class CustomerIds:
         age: Callable[[RecordId], tuple],
         at_ms: int,
         cause: str,
-    ) -> tuple[set[str], list[LineageEvent]]:
+    ) -> tuple[set[str], set[RecordId], list[LineageEvent]]:
         """Give ids to the recomputed components that replace the `previous` customers.
 
-        Returns the ids whose membership changed (including deleted ones) and the lineage.
+        Returns the ids whose membership changed (including deleted ones), the records whose
+        customer id changed (or that got their first) and the lineage.
         """
         component_of = {rid: i for i, comp in enumerate(components) for rid in comp}
         claims: dict[int, list[str]] = {}
@@ -93,13 +94,17 @@ class CustomerIds:
         for cid in previous:
             if cid not in assigned:
                 changed.add(cid)
+        moved: set[RecordId] = set()
+        customer_of = self.customer_of
         for cid, comp in zip(assigned, components):
             if self.members.get(cid) != comp:
                 changed.add(cid)
             self.members[cid] = set(comp)
             for rid in comp:
-                self.customer_of[rid] = cid
-        return changed, events
+                if customer_of.get(rid) != cid:
+                    customer_of[rid] = cid
+                    moved.add(rid)
+        return changed, moved, events
 
     def forget(self, rid: RecordId) -> None:
         self.customer_of.pop(rid, None)
@@ -125,7 +130,7 @@ def carry_over(previous: dict[str, set[RecordId]], components: list[set[RecordId
     ids = CustomerIds(next_id)
     for cid, members in previous.items():
         ids.adopt(members, cid)
-    _, events = ids.reassign(components, previous.keys(), age, at_ms, cause)
+    _, _, events = ids.reassign(components, previous.keys(), age, at_ms, cause)
     final = CustomerIds(ids.next_id)  # without the previous records that are gone
     for cid, members in ids.members.items():
         final.adopt(members, cid)

@@ -149,7 +149,7 @@ class Resolver:
             if rid not in self.graph.records:
                 self.ids.forget(rid)
         components = self.graph.component(sorted(seeds))
-        changed, events = self.ids.reassign(
+        changed, moved, events = self.ids.reassign(
             components, previous, lambda r: self.graph.records[r].age, at_ms, cause
         )
         self._lineage.extend(events)
@@ -157,9 +157,10 @@ class Resolver:
         for rid in touched:
             if rid in self.ids.customer_of:
                 self._dirty_customers.add(self.ids.customer_of[rid])
-        for cid in changed:
-            self._dirty_records |= self.ids.members.get(cid, set())
+        # a link row changes with its record, its links or its customer id: the other members
+        # of a customer that grew or shrank keep theirs
         self._dirty_records |= touched
+        self._dirty_records |= moved
 
     def override(self, a: RecordId, b: RecordId, kind: str, at_ms: int) -> None:
         """`always` links a pair, `never` forbids its direct link, `clear` removes either.
