@@ -195,11 +195,16 @@ class Matcher:
         """Each condition of a rule over two records: values, score and threshold."""
         rule = self.rules[rule_index]
         out = []
-        for cond in rule.rule.conditions:
-            fn = comparator(cond.compare).score
-            pairs = [(fn(va, vb), va, vb) for va in _values(a, cond.attributes)
-                     for vb in _values(b, cond.attributes)]
-            s, va, vb = max(pairs, default=(0.0, None, None), key=lambda p: p[0])
+        for cond, (attributes, fn, _) in zip(rule.rule.conditions, rule.scorers):
+            if len(attributes) == 1:
+                va, vb = a.get(attributes[0]), b.get(attributes[0])
+                if va is None or vb is None:
+                    s, va, vb = 0.0, None, None
+                else:
+                    s = fn(va, vb)
+            else:
+                pairs = [(fn(va, vb), va, vb) for va in _values(a, attributes) for vb in _values(b, attributes)]
+                s, va, vb = max(pairs, default=(0.0, None, None), key=lambda p: p[0])
             out.append(ConditionResult(cond.attribute, cond.compare, va, vb, round(s, 4), cond.threshold))
         return out
 
