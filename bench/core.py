@@ -13,8 +13,8 @@ from streams.settings import Settings
 from unify.resolver import Resolver
 from unify.synthetic import WorldSpec
 
-# contact records per person in the generated world (measured: 9,755 for 5,000 people)
-RECORDS_PER_PERSON = 1.95
+# contact records per person in the generated world (measured: 907,209 for 512,820 people)
+RECORDS_PER_PERSON = 1.77
 
 
 def _rss_bytes() -> int:
