@@ -236,8 +236,7 @@ def rebuild_and_query(settings: Settings, config: Path, workdir: Path, log=print
 
         def watch():
             while proc.poll() is None:
-                with open(f"/proc/{proc.pid}/status") as f:
-                    peak[0] = int(next(l for l in f if l.startswith("VmHWM")).split()[1]) * 1024
+                peak[0] = _peak_rss(proc.pid)
                 time.sleep(0.5)
 
         watcher = threading.Thread(target=watch, daemon=True)

@@ -37,6 +37,5 @@ def query_latency(settings: Settings, runs: int = 50) -> dict:
         con.close()
 
 
-
 if __name__ == "__main__":
     print(json.dumps(query_latency(load(sys.argv[1]))))

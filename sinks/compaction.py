@@ -21,6 +21,7 @@ from sinks.delta import ensure_table
 from sinks.tables import COMPACTABLE
 from sinks.warehouse import connect
 
+
 def _writer(keys: str) -> WriterProperties:
     """Compacted rows are sorted by key in row groups small enough for a point lookup to skip
     the rest; statistics only where a filter uses them, which keeps the footer every query
@@ -29,8 +30,6 @@ def _writer(keys: str) -> WriterProperties:
     return WriterProperties(max_row_group_size=8192,
                             default_column_properties=ColumnProperties(statistics_enabled="NONE"),
                             column_properties={c: ColumnProperties(statistics_enabled="CHUNK") for c in indexed})
-
-
 
 
 def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dict:

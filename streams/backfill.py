@@ -32,7 +32,7 @@ def resolve_files(settings: Settings, inputs: list[tuple[str, Path]]) -> dict:
         while batch := list(islice(stream, settings.stream.batch_size)):
             result = pipeline.process(batch, record_offsets=False)
             events += result.events
-            dead += len(result.dead)
+            dead += result.dead_letters
     create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
     pipeline.update_segments()
     seconds = time.perf_counter() - started

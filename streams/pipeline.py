@@ -34,17 +34,11 @@ class Message:
 
 @dataclass
 class BatchResult:
+    """What a batch did, in counts (its outputs went to the lake and the outbox)."""
     events: int
     contacts: int
     orders: int
-    dead: list[dict]
-    lineage: list
-    segment_events: list[dict]
-
-    def plus(self, other: "BatchResult") -> "BatchResult":
-        return BatchResult(self.events + other.events, self.contacts + other.contacts,
-                           self.orders + other.orders, self.dead + other.dead,
-                           self.lineage + other.lineage, self.segment_events + other.segment_events)
+    dead_letters: int
 
 
 def tune_gc() -> None:
@@ -138,7 +132,6 @@ class Pipeline:
         self.sink.purge(records=[(l.source, l.source_key) for l in output.links if l.deleted],
                         customers=[e.customer_id for e in output.lineage if e.event == "deleted"],
                         erased=[rid for _, records in erasures for rid in records])
-        segment_events = []
         if time.monotonic() - self._segments_at >= self.settings.stream.segments_every_seconds:
             segment_events = self.update_segments(batch)
             if self.outbox:
@@ -149,7 +142,7 @@ class Pipeline:
             # files is left to `unify compact --vacuum`, when no reader can be using them
             compact(self.settings.lake)
             self._compacted_at = time.monotonic()
-        return BatchResult(events, contacts, len(orders), dead, output.lineage, segment_events)
+        return BatchResult(events, contacts, len(orders), len(dead))
 
     def update_segments(self, batch: int | None = None) -> list[dict]:
         """Segment membership changes since the last update (an SQL pass over the dimension)."""

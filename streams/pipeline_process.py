@@ -29,15 +29,15 @@ def lake_offsets(lake) -> dict[tuple[str, int], int]:
     return {tp: offset for tp, (offset, _, _) in read_checkpoints(lake).items()}
 
 
-def catch_up(pipeline: Pipeline, bootstrap: str, target: dict[tuple[str, int], int]) -> BatchResult:
+def catch_up(pipeline: Pipeline, bootstrap: str, target: dict[tuple[str, int], int]) -> int:
     """Process what `target` (offsets per topic-partition) has and the pipeline's lake has
-    not: after a rebuild's switch, or a lake behind the consumer group."""
+    not: after a rebuild's switch, or a lake behind the consumer group. Returns the count."""
     have = lake_offsets(pipeline.sink.lake)
     behind = {tp: end for tp, end in target.items() if end > have.get(tp, 0)}
-    total = BatchResult(0, 0, 0, [], [], [])
+    done = 0
     for records in read_range(bootstrap, have, behind):
-        total = total.plus(pipeline.process([Message(*r) for r in records]))
-    return total
+        done += pipeline.process([Message(*r) for r in records]).events
+    return done
 
 
 def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pipeline:
@@ -48,7 +48,7 @@ def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pi
     log.warning("the dimension was rebuilt into %s; moving to it", settings.current_lake)
     fresh = Pipeline(settings, outbox=pipeline.outbox)
     seen = catch_up(fresh, bootstrap, lake_offsets(pipeline.sink.lake))
-    log.warning("caught up %d events the rebuild had not seen", seen.events)
+    log.warning("caught up %d events the rebuild had not seen", seen)
     return fresh
 
 
@@ -67,7 +67,7 @@ def _start(config: dict, bootstrap: str) -> None:
     _child.update(settings=settings, bootstrap=bootstrap, pipeline=pipeline)
 
 
-def _catch_up_to(target: dict[tuple[str, int], int]) -> BatchResult:
+def _catch_up_to(target: dict[tuple[str, int], int]) -> int:
     return catch_up(_child["pipeline"], _child["bootstrap"], target)
 
 
@@ -84,8 +84,9 @@ class PipelineProcess:
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start, initargs=(settings.dump(), bootstrap))
 
-    def catch_up(self, target: dict[tuple[str, int], int]) -> BatchResult:
-        """Restore the state from the lake, then process what `target` has and the lake has not."""
+    def catch_up(self, target: dict[tuple[str, int], int]) -> int:
+        """Restore the state from the lake, then process what `target` has and the lake has
+        not; returns the count."""
         return self._pool.submit(_catch_up_to, target).result()
 
     def submit(self, messages: list[Message]) -> Future:

@@ -80,8 +80,8 @@ def produce_all(prod: Producer, messages: Iterable[tuple], on_sent=None, every: 
     for topic, key, value, *headers in messages:
         while True:
             try:
-                prod.produce(topic, value=value, key=key, on_delivery=delivered, **(
-                    {"headers": headers[0]} if headers else {}))
+                prod.produce(topic, value=value, key=key, headers=headers[0] if headers else None,
+                             on_delivery=delivered)
                 break
             except BufferError:
                 prod.poll(0.1)

@@ -97,7 +97,7 @@ def build_app(settings: Settings, bootstrap: str, pipeline: PipelineProcess) -> 
                 log.exception("the pipeline failed; stopping the worker")
                 os._exit(1)
             log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
-                     result.events, result.contacts, result.orders, len(result.dead))
+                     result.events, result.contacts, result.orders, result.dead_letters)
 
     @app.agent(sources, concurrency=1, name="unify")
     async def unify(events_stream):
@@ -121,9 +121,9 @@ def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> No
     prepare_topics(settings, bootstrap)
     pipeline = PipelineProcess(settings, bootstrap)
     try:
-        startup = pipeline.catch_up(committed_offsets(bootstrap, settings.stream.app_id, settings.input_topics))
-        if startup.events:
-            log.warning("the lake was behind the consumer group: caught up %d events", startup.events)
+        caught_up = pipeline.catch_up(committed_offsets(bootstrap, settings.stream.app_id, settings.input_topics))
+        if caught_up:
+            log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
         create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
         app = build_app(settings, bootstrap, pipeline)
         worker = faust.Worker(app, loglevel=loglevel, quiet=True)

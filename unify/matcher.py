@@ -110,19 +110,10 @@ class _CompiledRule:
     def score(self, a: Mapping[str, object], b: Mapping[str, object]) -> float | None:
         total = 0.0
         for attributes, score_fn, threshold in self.scorers:
-            if len(attributes) == 1:  # the common case: one value on each side
-                va, vb = a.get(attributes[0]), b.get(attributes[0])
-                if va is None or vb is None:
-                    return None
-                s = score_fn(va, vb)
-            else:
-                values_a, values_b = _values(a, attributes), _values(b, attributes)
-                if not values_a or not values_b:
-                    return None
-                s = max(score_fn(va, vb) for va in values_a for vb in values_b)
-            if s < threshold:
+            best = _best_pair(a, b, attributes, score_fn)
+            if best is None or best[0] < threshold:
                 return None
-            total += s
+            total += best[0]
         return total / len(self.scorers)
 
 
@@ -196,17 +187,20 @@ class Matcher:
         rule = self.rules[rule_index]
         out = []
         for cond, (attributes, fn, _) in zip(rule.rule.conditions, rule.scorers):
-            if len(attributes) == 1:
-                va, vb = a.get(attributes[0]), b.get(attributes[0])
-                if va is None or vb is None:
-                    s, va, vb = 0.0, None, None
-                else:
-                    s = fn(va, vb)
-            else:
-                pairs = [(fn(va, vb), va, vb) for va in _values(a, attributes) for vb in _values(b, attributes)]
-                s, va, vb = max(pairs, default=(0.0, None, None), key=lambda p: p[0])
+            s, va, vb = _best_pair(a, b, attributes, fn) or (0.0, None, None)
             out.append(ConditionResult(cond.attribute, cond.compare, va, vb, round(s, 4), cond.threshold))
         return out
+
+
+def _best_pair(a: Mapping[str, object], b: Mapping[str, object], attributes: tuple[str, ...],
+               score_fn: Callable) -> tuple[float, object, object] | None:
+    """The best-scoring pair of the two records' values for a condition, as (score, value a,
+    value b); None when either has no value."""
+    if len(attributes) == 1:  # the common case: one value on each side
+        va, vb = a.get(attributes[0]), b.get(attributes[0])
+        return None if va is None or vb is None else (score_fn(va, vb), va, vb)
+    pairs = [(score_fn(va, vb), va, vb) for va in _values(a, attributes) for vb in _values(b, attributes)]
+    return max(pairs, key=lambda p: p[0]) if pairs else None
 
 
 def _share_specific_key(ka: RuleKeys, kb: RuleKeys, is_generic: Callable[[str], bool]) -> bool:

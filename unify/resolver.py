@@ -25,7 +25,7 @@ from unify.clusters import CustomerIds, LineageEvent, carry_over, id_number
 from unify.graph import ALWAYS, LinkGraph, RecordId, SourceRecord, pair
 from unify.matcher import ConditionResult, Matcher
 from unify.spec import MatchSpec, SurvivorshipSpec
-from unify.survivorship import MostRecent, policy
+from unify.survivorship import policy, recency
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +86,6 @@ class Output:
     lineage: list[LineageEvent] = field(default_factory=list)
     explanations: list[ExplanationRow] = field(default_factory=list)
     generic_keys: list[GenericKeyRow] = field(default_factory=list)
-
-
-def _recency(record: SourceRecord) -> tuple:
-    return record.event_ms, record.position, record.rid
 
 
 class Resolver:
@@ -274,19 +270,18 @@ class Resolver:
     def _merged_profile(self, cid: str, records: list[SourceRecord]) -> CustomerRow:
         attributes: dict = {}
         winners: dict = {}
-        # newest first: the most recent policy's winner is then the first record with a value
-        records = sorted(records, key=_recency, reverse=True)
+        records = sorted(records, key=recency, reverse=True)
         for name, group in zip(self._group_names, self._groups):
             # a group comes from a record holding its first attribute (a street, not just
             # a country), when any record does
             anchored = [r for r in records if group[0] in r.attrs]
-            winner = self._choose(name, anchored or records, group)
+            winner = self._policy[name].choose_newest_first(anchored or records, group)
             for a in group:
                 attributes[a] = winner.attrs.get(a) if winner else None
                 if winner is not None and attributes[a] is not None:
                     winners[a] = f"{winner.rid[0]}/{winner.rid[1]}"
         for a in self._singles:
-            winner = self._choose(a, records, (a,))
+            winner = self._policy[a].choose_newest_first(records, (a,))
             attributes[a] = winner.attrs.get(a) if winner else None
             if winner is not None:
                 winners[a] = f"{winner.rid[0]}/{winner.rid[1]}"
@@ -295,12 +290,6 @@ class Resolver:
             tuple(sorted({r.rid[0] for r in records})),
             max(r.event_ms for r in records), min(r.first_ms for r in records),
         )
-
-    def _choose(self, name: str, newest_first: list[SourceRecord], group: tuple[str, ...]):
-        policy = self._policy[name]
-        if isinstance(policy, MostRecent):
-            return next((r for r in newest_first if any(a in r.attrs for a in group)), None)
-        return policy.choose(newest_first, group)
 
     def _sole_profile(self, cid: str, record: SourceRecord) -> CustomerRow:
         """A one-record customer's profile: every policy picks the only record, for each

@@ -22,6 +22,11 @@ def _filled(record, attributes: Sequence[str]) -> int:
     return sum(1 for a in attributes if a in attrs)
 
 
+def recency(record) -> tuple:
+    """The most recent policy's order: source event time, then position, then record id."""
+    return record.event_ms, record.position, record.rid
+
+
 class SurvivorshipPolicy:
     """Picks one record among those with a value; ties break on the record id.
     Records hold only non-null attributes.
@@ -33,6 +38,11 @@ class SurvivorshipPolicy:
             return candidates[0] if candidates else None
         context = self.context(candidates, attributes)
         return max(candidates, key=lambda r: (self.rank(r, attributes, context), r.rid))
+
+    def choose_newest_first(self, records: Sequence, attributes: Sequence[str]):
+        """`choose` over records already sorted by `recency`, newest first (one sort serves
+        every attribute of a profile)."""
+        return self.choose(records, attributes)
 
     def context(self, candidates, attributes):
         """What a policy computes once per choice (e.g. value counts)."""
@@ -48,10 +58,12 @@ class MostRecent(SurvivorshipPolicy):
     def choose(self, records: Sequence, attributes: Sequence[str]):
         best = None
         for r in records:
-            if _filled(r, attributes) and (best is None or (r.event_ms, r.position, r.rid) >
-                                           (best.event_ms, best.position, best.rid)):
+            if _filled(r, attributes) and (best is None or recency(r) > recency(best)):
                 best = r
         return best
+
+    def choose_newest_first(self, records: Sequence, attributes: Sequence[str]):
+        return next((r for r in records if _filled(r, attributes)), None)
 
     def rank(self, record, attributes, context):
         return (record.event_ms, record.position)

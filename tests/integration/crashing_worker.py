@@ -14,9 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sinks.delta import DeltaSink
-from streams.cli import main
-
+from sinks.delta import DeltaSink  # noqa: E402
+from streams.cli import main  # noqa: E402
 
 
 def crash_before(table: str, nth: int) -> None:
