@@ -8,7 +8,7 @@ import resource
 import time
 
 from bench.world import decode_world
-from streams.pipeline import tune_gc
+from streams.pipeline import settle_gc, tune_gc
 from streams.settings import Settings
 from unify.resolver import Resolver
 from unify.synthetic import WorldSpec
@@ -46,6 +46,7 @@ def run_core(settings: Settings, sizes: list[int], seed: int = 7, log=print) -> 
             resolver.apply(change)
             if i % 5000 == 4999:
                 resolver.drain()
+                settle_gc()  # as the worker does after each batch
         resolver.drain()
         ended = time.perf_counter()
         after = _rss_bytes()

@@ -29,7 +29,7 @@ from sinks.restore import has_rows, read_orders, read_state
 from sinks.segments import SegmentTracker
 from sinks.warehouse import connect, create_views
 from streams.enrich_stage import EnrichStage
-from streams.pipeline import Decoder, Message
+from streams.pipeline import Decoder, Message, settle_gc, tune_gc
 from streams.settings import Settings
 from streams.codec import encode_lineage
 from streams.status import end_offsets
@@ -64,6 +64,7 @@ class Replay:
         self.overrides: list[Override] = []
         self.erasures: list[Erasure] = []
         self.events = self.dead = 0
+        tune_gc()
 
     def add(self, messages: list[Message]) -> None:
         orders: dict[tuple[str, str], OrderChange] = {}
@@ -90,6 +91,7 @@ class Replay:
         if orders or dead:
             self.sink.add(Output(), list(orders.values()), dead, {})
             self.sink.flush()
+        settle_gc()
 
     def finish(self, offsets: dict[tuple[str, int], int]) -> list:
         """Carry ids over, apply the erasures, write the final state; returns the lineage."""

@@ -58,6 +58,9 @@ class LinkGraph:
         self._always: dict[RecordId, set[RecordId]] = {}
         self.changed_pairs: set[tuple[RecordId, RecordId]] = set()
         self.changed_keys: set[str] = set()
+        # the best pair of values per condition of links made since the last drain, so that
+        # explaining them does not score them again
+        self.explained: dict[tuple[RecordId, RecordId], tuple | None] = {}
 
     def override(self, a: RecordId, b: RecordId, always: bool | None,
                  touched: set[RecordId]) -> None:
@@ -100,6 +103,7 @@ class LinkGraph:
             if not self.edges[other]:
                 del self.edges[other]
             self.changed_pairs.add(pair(rid, other))
+            self.explained.pop(pair(rid, other), None)
             touched.add(other)
         for key in record.keys:
             if self.blocks.remove(key, rid) == "became_specific":
@@ -108,16 +112,20 @@ class LinkGraph:
         touched.add(rid)
         return record
 
-    def _link(self, a: RecordId, b: RecordId) -> Link | None:
-        forced = self.overrides.get(pair(a, b))
+    def _link(self, a: RecordId, b: RecordId) -> tuple[Link, tuple | None] | None:
+        """The pair's link, with its conditions' best values; `a` and `b` in pair order, so
+        the result never depends on which of the two arrived first."""
+        forced = self.overrides.get((a, b))
         if forced is not None:
-            return ALWAYS if forced else None
+            return (ALWAYS, None) if forced else None
         ra, rb = self.records[a], self.records[b]
-        return self.matcher.compare(a[0], ra.attrs, b[0], rb.attrs, self.blocks.is_generic,
-                                    ra.rule_keys, rb.rule_keys)
+        return self.matcher.match(a[0], ra.attrs, b[0], rb.attrs, self.blocks.is_generic,
+                                  ra.rule_keys, rb.rule_keys)
 
     def _evaluate(self, a: RecordId, b: RecordId, touched: set[RecordId]) -> None:
-        link = self._link(a, b)
+        a, b = key = pair(a, b)
+        found = self._link(a, b)
+        link = found[0] if found else None
         current = self.edges.get(a, _NO_LINKS).get(b)
         if link == current:
             return
@@ -126,10 +134,12 @@ class LinkGraph:
                 del self.edges[x][y]
                 if not self.edges[x]:
                     del self.edges[x]
+            self.explained.pop(key, None)
         else:
             self.edges.setdefault(a, {})[b] = link
             self.edges.setdefault(b, {})[a] = link
-        self.changed_pairs.add(pair(a, b))
+            self.explained[key] = found[1]
+        self.changed_pairs.add(key)
         touched.update((a, b))
 
     def _reevaluate_linked(self, members: Iterable[RecordId], touched: set[RecordId]) -> None:

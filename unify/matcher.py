@@ -31,6 +31,8 @@ KEY_SEPARATOR = "\x1f"
 # Kept this small because every record holds one per rule; strings are interned so equal
 # keys share memory with the block index.
 RuleKeys = Union[None, str, tuple[str, ...]]
+# A condition's best-scoring pair of values: (score, value a, value b).
+Best = tuple[float, object, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,14 +109,15 @@ class _CompiledRule:
     def allows(self, source_a: str, source_b: str) -> bool:
         return not self.pairs or frozenset((source_a, source_b)) in self.pairs
 
-    def score(self, a: Mapping[str, object], b: Mapping[str, object]) -> float | None:
-        total = 0.0
+    def evaluate(self, a: Mapping[str, object], b: Mapping[str, object]) -> tuple[Best, ...] | None:
+        """Each condition's best pair of values when every condition holds, else None."""
+        bests = []
         for attributes, score_fn, threshold in self.scorers:
             best = _best_pair(a, b, attributes, score_fn)
             if best is None or best[0] < threshold:
                 return None
-            total += best[0]
-        return total / len(self.scorers)
+            bests.append(best)
+        return tuple(bests)
 
 
 class Matcher:
@@ -165,6 +168,14 @@ class Matcher:
         keys_a: tuple[RuleKeys, ...] | None = None,
         keys_b: tuple[RuleKeys, ...] | None = None,
     ) -> Link | None:
+        found = self.match(source_a, a, source_b, b, is_generic, keys_a, keys_b)
+        return found[0] if found else None
+
+    def match(self, source_a: str, a: Mapping[str, object], source_b: str, b: Mapping[str, object],
+              is_generic: Callable[[str], bool], keys_a: tuple[RuleKeys, ...] | None = None,
+              keys_b: tuple[RuleKeys, ...] | None = None) -> tuple[Link, tuple[Best, ...]] | None:
+        """`compare`, with the best pair of values per condition of the rule that held (what
+        `explain` shows, kept so a new link is not scored twice)."""
         same_source = source_a == source_b
         if (same_source and not self.spec.within_source) or (
             not same_source and not self.spec.across_sources
@@ -177,23 +188,26 @@ class Matcher:
                 continue
             if not rule.allows(source_a, source_b):
                 continue
-            score = rule.score(a, b)
-            if score is not None:
-                return Link(rule.name, rule.index, round(score, 4))
+            bests = rule.evaluate(a, b)
+            if bests is not None:
+                score = sum(best[0] for best in bests) / len(bests)
+                return Link(rule.name, rule.index, round(score, 4)), bests
         return None
 
-    def explain(self, rule_index: int, a: Mapping[str, object], b: Mapping[str, object]):
-        """Each condition of a rule over two records: values, score and threshold."""
+    def explain(self, rule_index: int, a: Mapping[str, object], b: Mapping[str, object],
+                bests: tuple[Best, ...] | None = None):
+        """Each condition of a rule over two records: values, score and threshold (from
+        `bests` when `match` already found them)."""
         rule = self.rules[rule_index]
-        out = []
-        for cond, (attributes, fn, _) in zip(rule.rule.conditions, rule.scorers):
-            s, va, vb = _best_pair(a, b, attributes, fn) or (0.0, None, None)
-            out.append(ConditionResult(cond.attribute, cond.compare, va, vb, round(s, 4), cond.threshold))
-        return out
+        if bests is None:
+            bests = [_best_pair(a, b, attributes, fn) for attributes, fn, _ in rule.scorers]
+        return [ConditionResult(cond.attribute, cond.compare, va, vb, round(s, 4), cond.threshold)
+                for cond, (s, va, vb) in zip(rule.rule.conditions,
+                                             (best or (0.0, None, None) for best in bests))]
 
 
 def _best_pair(a: Mapping[str, object], b: Mapping[str, object], attributes: tuple[str, ...],
-               score_fn: Callable) -> tuple[float, object, object] | None:
+               score_fn: Callable) -> Best | None:
     """The best-scoring pair of the two records' values for a condition, as (score, value a,
     value b); None when either has no value."""
     if len(attributes) == 1:  # the common case: one value on each side

@@ -25,7 +25,7 @@ from unify.clusters import CustomerIds, LineageEvent, carry_over, id_number
 from unify.graph import ALWAYS, LinkGraph, RecordId, SourceRecord, pair
 from unify.matcher import ConditionResult, Matcher
 from unify.spec import MatchSpec, SurvivorshipSpec
-from unify.survivorship import policy, recency
+from unify.survivorship import MostRecent, policy, recency
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,9 @@ class Resolver:
             for name in [*(n for n, _ in survivorship.groups), *self._singles]
         }
         self._group_names = [n for n, _ in survivorship.groups]
+        # the newest record holding a value wins these: one pass over the records serves all
+        self._newest_wins = frozenset(a for a in self._singles if type(self._policy[a]) is MostRecent)
+        self._ranked_singles = [a for a in self._singles if a not in self._newest_wins]
         self._dirty_records: set[RecordId] = set()
         self._dirty_customers: set[str] = set()
         self._lineage: list[LineageEvent] = []
@@ -200,7 +203,7 @@ class Resolver:
             out.generic_keys.append(GenericKeyRow(key, attributes, values, members,
                                                   self.graph.blocks.is_generic(key)))
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
-        self.graph.changed_pairs, self.graph.changed_keys = set(), set()
+        self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
         return out
 
     def snapshot(self) -> Output:
@@ -215,7 +218,7 @@ class Resolver:
             out.generic_keys.append(GenericKeyRow(key, attributes, values,
                                                   len(self.graph.blocks.members(key)), True))
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
-        self.graph.changed_pairs, self.graph.changed_keys = set(), set()
+        self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
         return out
 
     def carry_ids_over(self, previous: dict[str, set[RecordId]], next_id: int, at_ms: int) -> list[LineageEvent]:
@@ -234,7 +237,7 @@ class Resolver:
         if link is ALWAYS:
             return ExplanationRow(a, b, link.rule, 1.0, 1.0, (), False)
         conditions = tuple(self.matcher.explain(link.rule_index, self.graph.records[a].attrs,
-                                                self.graph.records[b].attrs))
+                                                self.graph.records[b].attrs, self.graph.explained.get((a, b))))
         return ExplanationRow(a, b, link.rule, self.matcher.rules[link.rule_index].level,
                               link.score, conditions, False)
 
@@ -280,7 +283,19 @@ class Resolver:
                 attributes[a] = winner.attrs.get(a) if winner else None
                 if winner is not None and attributes[a] is not None:
                     winners[a] = f"{winner.rid[0]}/{winner.rid[1]}"
-        for a in self._singles:
+        pending = set(self._newest_wins)
+        for r in records:
+            won = pending.intersection(r.attrs)  # attrs hold only values that are not null
+            if won:
+                source = f"{r.rid[0]}/{r.rid[1]}"
+                for a in won:
+                    attributes[a] = r.attrs[a]
+                    winners[a] = source
+                pending -= won
+                if not pending:
+                    break
+        attributes.update(dict.fromkeys(pending))
+        for a in self._ranked_singles:
             winner = self._policy[a].choose_newest_first(records, (a,))
             attributes[a] = winner.attrs.get(a) if winner else None
             if winner is not None:
@@ -321,7 +336,7 @@ class Resolver:
             self.graph.add(SourceRecord(rid, row.attributes, row.position, row.event_ms,
                                         row.first_ms, self.matcher.rule_keys(row.attributes)), touched)
             stored[rid] = row.customer_id
-        self.graph.changed_pairs, self.graph.changed_keys = set(), set()
+        self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
         for comp in self.graph.component(sorted(self.graph.records)):
             ids = sorted({stored[r] for r in comp})
             self.ids.adopt(comp, ids[0])
