@@ -29,7 +29,7 @@ def _rss_bytes() -> int:
 
 
 def run_core(settings: Settings, sizes: list[int], seed: int = 7, log=print) -> dict:
-    engine = settings.engine
+    engine, batch = settings.engine, settings.stream.batch_size
     results = {}
     for target in sizes:
         world = decode_world(settings, WorldSpec(people=max(1, int(target / RECORDS_PER_PERSON)), seed=seed))
@@ -44,7 +44,7 @@ def run_core(settings: Settings, sizes: list[int], seed: int = 7, log=print) -> 
             if tail_start is None and i >= len(changes) * 0.9:
                 tail_start, tail_at = i, time.perf_counter()
             resolver.apply(change)
-            if i % 5000 == 4999:
+            if i % batch == batch - 1:  # drained in the worker's batches
                 resolver.drain()
                 settle_gc()  # as the worker does after each batch
         resolver.drain()

@@ -44,8 +44,8 @@ class Link:
     score: float
 
 
-@dataclass(frozen=True, slots=True)
-class ConditionResult:
+@dataclass(slots=True)
+class ConditionResult:  # not frozen: made for every new link (see resolver's output rows)
     attribute: str
     compare: str
     left: object

@@ -28,7 +28,9 @@ from unify.spec import MatchSpec, SurvivorshipSpec
 from unify.survivorship import MostRecent, policy, recency
 
 
-@dataclass(frozen=True, slots=True)
+# Output rows are plain slotted dataclasses, not frozen ones: a batch makes several per
+# change, and a frozen dataclass's __init__ costs about five times as much.
+@dataclass(slots=True)
 class LinkRow:
     source: str
     source_key: str
@@ -44,7 +46,7 @@ class LinkRow:
     attributes: dict
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CustomerRow:
     customer_id: str
     deleted: bool
@@ -56,7 +58,7 @@ class CustomerRow:
     first_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ExplanationRow:
     """Why two records are linked: the rule and each condition's values, score, threshold.
     `deleted` rows retract a link that no longer holds."""
@@ -70,7 +72,7 @@ class ExplanationRow:
     deleted: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GenericKeyRow:
     key: str
     attributes: str
