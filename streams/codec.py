@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Mapping
 
+import orjson
+
 from unify.cdm import Change, Erasure, OrderChange, Override
 from unify.errors import InvalidRecord
 from unify.mapping import ContactMapper, OrderMapper, record_key
@@ -24,9 +26,12 @@ def _json_object(raw: bytes | None, max_bytes: int, what: str) -> dict | None:
     if len(raw) > max_bytes:
         raise InvalidRecord(f"payload of {len(raw)} bytes exceeds max_event_bytes={max_bytes}")
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRecord(f"invalid JSON: {exc}") from None
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses and the standard parser takes: integers over 64 bits, NaN
+            doc = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidRecord(f"invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise InvalidRecord(f"{what} is a JSON {type(doc).__name__}, not an object")
     return doc

@@ -12,9 +12,16 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+import orjson
+
 from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel, churn_inputs
 from unify.enrich.orders import record_of
 from unify.resolver import CustomerRow, Resolver
+
+
+def _json(counts: dict) -> str:
+    """A feature map as JSON text, keys sorted (so equal maps give equal text)."""
+    return orjson.dumps(counts, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
 RECENT_MS = 90 * 86_400_000  # the longest window of the dimension's windowed spend
@@ -75,10 +82,10 @@ class EnrichStage:
                 "monetary_value": f.monetary_value, "first_purchase_at": f.first_purchase_ms,
                 "last_purchase_at": f.last_purchase_ms, "recency_days": f.recency_days,
                 "tenure_days": f.tenure_days,
-                "orders_by_channel": json.dumps(f.orders_by_channel, sort_keys=True),
-                "orders_by_store": json.dumps(f.orders_by_store, sort_keys=True),
-                "category_spend": json.dumps(f.category_spend, sort_keys=True),
-                "brand_spend": json.dumps(f.brand_spend, sort_keys=True),
+                "orders_by_channel": _json(f.orders_by_channel),
+                "orders_by_store": _json(f.orders_by_store),
+                "category_spend": _json(f.category_spend),
+                "brand_spend": _json(f.brand_spend),
                 "top_brands": [{"name": a.name, "score": a.score, "level": a.level} for a in f.top_brands],
                 "top_categories": [{"name": a.name, "score": a.score, "level": a.level} for a in f.top_categories],
                 "churn_score": self._churn_score(cid, now),
