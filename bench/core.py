@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import math
 import random
 import resource
 import time
@@ -39,10 +40,12 @@ def run_core(settings: Settings, sizes: list[int], seed: int = 7, log=print) -> 
         before = _rss_bytes()
         resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
         started = time.perf_counter()
-        tail_start = tail_at = None
+        # the last tenth, from a batch boundary, so that it pays only its own batches' drains
+        tail_start = math.ceil(len(changes) * 0.9 / batch) * batch
+        tail_start = tail_start if tail_start < len(changes) else 0
         for i, change in enumerate(changes):
-            if tail_start is None and i >= len(changes) * 0.9:
-                tail_start, tail_at = i, time.perf_counter()
+            if i == tail_start:
+                tail_at = time.perf_counter()
             resolver.apply(change)
             if i % batch == batch - 1:  # drained in the worker's batches
                 resolver.drain()
