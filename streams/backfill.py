@@ -35,7 +35,6 @@ def resolve_files(settings: Settings, inputs: list[tuple[str, Path]]) -> dict:
             dead += result.dead_letters
     create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
     pipeline.update_segments()
-    pipeline.close()
     seconds = time.perf_counter() - started
     return {"events": events, "dead_letters": dead, "source_records": len(pipeline.resolver),
             "customers": len(pipeline.resolver.partition()), "seconds": round(seconds, 2),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -95,8 +94,6 @@ class Pipeline:
             self.enrich.apply_order(change, self.resolver)
         self.enrich.settle(self.resolver)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink.lake, engine.attributes, **settings.view_options)
-        self._segment_thread = ThreadPoolExecutor(1, thread_name_prefix="segments")
-        self._segment_pass: Future | None = None
         self._segments_at = self._compacted_at = time.monotonic()
         tune_gc()
 
@@ -143,42 +140,20 @@ class Pipeline:
         self.sink.purge(records=[(l.source, l.source_key) for l in output.links if l.deleted],
                         customers=[e.customer_id for e in output.lineage if e.event == "deleted"],
                         erased=[rid for _, records in erasures for rid in records])
-        self._send_segment_events(wait=False)
-        if (self._segment_pass is None
-                and time.monotonic() - self._segments_at >= self.settings.stream.segments_every_seconds):
-            # an SQL pass over the whole dimension, mostly inside DuckDB (which releases the
-            # interpreter lock): it runs beside the next batches instead of delaying them
-            self._segments_at = time.monotonic()
-            self._segment_pass = self._segment_thread.submit(self.segments.update, batch)
+        if time.monotonic() - self._segments_at >= self.settings.stream.segments_every_seconds:
+            segment_events = self.update_segments(batch)
+            if self.outbox:
+                self.outbox.send(segment_events=segment_events)
         every = self.settings.stream.compact_every_seconds
         if every and time.monotonic() - self._compacted_at >= every:
             # between batches, so the single writer never races its own compaction; deleting
             # files is left to `unify compact --vacuum`, when no reader can be using them
-            self._send_segment_events(wait=True)
             compact(self.settings.lake)
             self._compacted_at = time.monotonic()
         settle_gc()
         return BatchResult(events, contacts, len(orders), len(dead))
 
-    def _send_segment_events(self, wait: bool) -> None:
-        """Publish the membership changes of a finished segment pass (with `wait`, of the
-        running one too); a pass that failed fails the batch."""
-        done = self._segment_pass
-        if done is None or not (wait or done.done()):
-            return
-        self._segment_pass = None
-        events = done.result()
-        if self.outbox:
-            self.outbox.send(segment_events=events)
-
     def update_segments(self, batch: int | None = None) -> list[dict]:
-        """Segment membership changes since the last update (an SQL pass over the dimension),
-        now: after any pass still running."""
-        self._send_segment_events(wait=True)
+        """Segment membership changes since the last update (an SQL pass over the dimension)."""
         self._segments_at = time.monotonic()
         return self.segments.update(self.sink.batch - 1 if batch is None else batch)
-
-    def close(self) -> None:
-        """Finish the segment pass in flight."""
-        self._send_segment_events(wait=True)
-        self._segment_thread.shutdown()

@@ -12,7 +12,6 @@ import logging
 import multiprocessing
 import signal
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from sinks.delta import read_checkpoints
@@ -47,7 +46,6 @@ def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pi
     if settings.current_lake == pipeline.sink.lake:
         return pipeline
     log.warning("the dimension was rebuilt into %s; moving to it", settings.current_lake)
-    pipeline.close()
     fresh = Pipeline(settings, outbox=pipeline.outbox)
     seen = catch_up(fresh, bootstrap, lake_offsets(pipeline.sink.lake))
     log.warning("caught up %d events the rebuild had not seen", seen)
@@ -73,10 +71,6 @@ def _catch_up_to(target: dict[tuple[str, int], int]) -> int:
     return catch_up(_child["pipeline"], _child["bootstrap"], target)
 
 
-def _close() -> None:
-    _child["pipeline"].close()
-
-
 def _process(messages: list[Message]) -> BatchResult:
     _child["pipeline"] = follow_version(_child["settings"], _child["bootstrap"], _child["pipeline"])
     return _child["pipeline"].process(messages)
@@ -99,8 +93,4 @@ class PipelineProcess:
         return self._pool.submit(_process, messages)
 
     def close(self) -> None:
-        try:  # the segment pass in flight, and its events' messages
-            self._pool.submit(_close).result()
-        except BrokenProcessPool:  # the child died: a restart recovers what it had not done
-            pass
         self._pool.shutdown(wait=True, cancel_futures=False)
