@@ -97,6 +97,8 @@ class DeltaSink:
         self._rows: dict[str, list[dict]] = {name: [] for name in self.schemas}
         self._offsets: dict[tuple[str, int], tuple[int, int]] = {}
         self._tables: dict[str, DeltaTable] = {}
+        # customer -> the segments it is in, as the segment tracker last recorded them
+        self.segments: dict[str, tuple[str, ...]] = {}
 
     def _ensure(self, name: str, schema: pa.Schema) -> None:
         ensure_table(self.lake / name, schema)
@@ -160,7 +162,8 @@ class DeltaSink:
         for f in features:  # with its profile: the dimension's one row per customer
             row = dict(f)
             profile = self._profile(row.pop("profile"))
-            self._rows["customer_features_log"].append({"batch": b, "written_at": now, **row, **profile})
+            self._rows["customer_features_log"].append({"batch": b, "written_at": now, **row, **profile,
+                                                        "segments": self.segments.get(profile["customer_id"], ())})
         for c in output.customers:
             if c.deleted:
                 self._rows["customer_features_log"].append(
@@ -206,6 +209,15 @@ class DeltaSink:
         self._offsets = {}
         self.batch += 1
         return written
+
+    def write_segments(self, events: list[dict], rows: pa.Table) -> None:
+        """A membership update, as its own batch: the current rows of the customers whose
+        segments changed, then the events (which a restart restores the membership from)."""
+        schema = self.schemas["customer_features_log"]
+        if rows.num_rows:
+            write_deltalake(self._table("customer_features_log"), rows.select(schema.names).cast(schema), mode="append")
+        self._append("segment_events_log", events)
+        self.batch += 1
 
     def purge(self, records: list[tuple[str, str]], customers: list[str], erased: list[tuple[str, str]]) -> None:
         """Delete the personal data of deleted records and customers from the logs' history.

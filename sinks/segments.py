@@ -1,59 +1,78 @@
-"""Segment membership changes as events: who entered and who left each segment.
+"""Segment membership: who is in each segment, as events and in every customer's current row.
 
-Membership is the config's SQL predicates over `dim_customer`; the tracker compares it
-with the last membership it recorded and appends `entered`/`left` rows to the
-`segment_events_log` Delta table, which a marketing tool can read (or consume from the
-segment-events topic the worker publishes them to). The `segments` column of `dim_customer`
-reads the recorded membership, so it is as fresh as the last update.
+Membership is the config's SQL predicates over `dim_customer`. Each update compares it with
+the membership last recorded, appends `entered`/`left` rows to `segment_events_log` (which a
+marketing tool can read, or consume from the segment-events topic the worker publishes them
+to), and writes a new current row for every customer whose segments changed. The current
+row carries the `segments` list, so a lookup in `dim_customer` reads one table; the sink
+puts the recorded membership into every row it writes between updates.
 """
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pyarrow as pa
-from deltalake import write_deltalake
 
-from sinks.tables import SEGMENT_EVENTS
-from sinks.views import membership_sql
+from sinks.delta import DeltaSink
+from sinks.views import current_sql, membership_sql
 from sinks.warehouse import connect, define_views
 
 
 class SegmentTracker:
-    def __init__(self, lake: Path, attributes: tuple[str, ...], measures: dict, segments: dict,
-                 half_life_days: float = 90.0):
-        self.lake, self.attributes = Path(lake), attributes
+    def __init__(self, sink: DeltaSink, measures: dict, segments: dict, half_life_days: float = 90.0):
+        self.sink = sink
         self.measures, self.segments, self.half_life_days = measures, segments, half_life_days
-        self.table = self.lake / "segment_events_log"  # created by the DeltaSink
-        self.members = self._restore()
+        self.table = sink.lake / "segment_events_log"  # created by the DeltaSink
+        sink.segments = self._restore()
 
-    def _restore(self) -> set[tuple[str, str]]:
+    def _restore(self) -> dict[str, tuple[str, ...]]:
         con = connect()
         try:
-            return set(con.execute(f"""
-                SELECT segment, customer_id FROM delta_scan('{self.table.resolve()}')
-                QUALIFY row_number() OVER (PARTITION BY segment, customer_id ORDER BY batch DESC, written_at DESC) = 1
-                AND event = 'entered'""").fetchall())
+            return _interned(con.execute(f"""
+                SELECT customer_id, list(segment ORDER BY segment) FROM (
+                    SELECT * FROM delta_scan('{self.table.resolve()}')
+                    QUALIFY row_number() OVER (PARTITION BY segment, customer_id ORDER BY batch DESC, written_at DESC) = 1)
+                WHERE event = 'entered' GROUP BY customer_id""").fetchall())
         finally:
             con.close()
 
-    def update(self, batch: int) -> list[dict]:
+    def update(self) -> list[dict]:
         """Record and return the membership changes since the last update."""
         if not self.segments:
             return []
+        b, at = self.sink.batch, int(time.time() * 1000)
         con = connect()
         try:
-            define_views(con, self.lake, self.attributes, temporary=True, measures=self.measures,
+            define_views(con, self.sink.lake, self.sink.attributes, temporary=True, measures=self.measures,
                          segments=self.segments, half_life_days=self.half_life_days)
-            current = set(con.execute(membership_sql(self.segments)).fetchall())
+            now = _interned(con.execute(membership_sql(self.segments)).fetchall())
+            before = self.sink.segments
+            changed = sorted(c for c in now.keys() | before.keys() if now.get(c, ()) != before.get(c, ()))
+            if not changed:
+                return []
+            con.register("changed", pa.table({
+                "customer_id": changed,
+                "segments": pa.array([list(now.get(c, ())) for c in changed], pa.list_(pa.string()))}))
+            rows = con.execute(f"""
+                SELECT p.* REPLACE (c.segments AS segments, {b}::BIGINT AS batch,
+                                    epoch_ms({at}) AS written_at, NULL::BOOLEAN AS compacted)
+                FROM ({current_sql(self.sink.lake, 'customer_features_log')}) p JOIN changed c USING (customer_id)
+                WHERE NOT p.deleted""").fetch_arrow_table()
         finally:
             con.close()
-        now = int(time.time() * 1000)
-        rows = [{"batch": batch, "written_at": now, "segment": s, "customer_id": c, "event": "entered"}
-                for s, c in sorted(current - self.members)]
-        rows += [{"batch": batch, "written_at": now, "segment": s, "customer_id": c, "event": "left"}
-                 for s, c in sorted(self.members - current)]
-        if rows:
-            write_deltalake(str(self.table), pa.Table.from_pylist(rows, schema=SEGMENT_EVENTS), mode="append")
-        self.members = current
-        return rows
+        events = []
+        for c in changed:
+            old, new = set(before.get(c, ())), set(now.get(c, ()))
+            events += [{"batch": b, "written_at": at, "segment": s, "customer_id": c, "event": "entered"}
+                       for s in sorted(new - old)]
+            events += [{"batch": b, "written_at": at, "segment": s, "customer_id": c, "event": "left"}
+                       for s in sorted(old - new)]
+        self.sink.write_segments(events, rows)
+        self.sink.segments = now
+        return events
+
+
+def _interned(rows) -> dict[str, tuple[str, ...]]:
+    """customer -> its segments, one shared tuple per combination (there are few)."""
+    combos: dict[tuple[str, ...], tuple[str, ...]] = {}
+    return {c: combos.setdefault(tuple(s), tuple(s)) for c, s in rows}

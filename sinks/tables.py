@@ -91,10 +91,11 @@ FEATURES = pa.schema([
 def profiles_schema(attributes) -> pa.Schema:
     """A customer's current row: golden profile, features and scores together, so that the
     dimension reads one table. Features are as of the customer's latest purchase (`as_of`);
-    `recent_purchases` holds its purchases of the 90 days before, for windowed spend."""
+    `recent_purchases` holds its purchases of the 90 days before, for windowed spend;
+    `segments` the segments it was in at the last membership update."""
     return pa.schema([*customers_schema(attributes),
                       *(f for f in FEATURES if f.name not in ("batch", "written_at", "customer_id")),
-                      ("recent_purchases", pa.list_(PURCHASE))])
+                      ("recent_purchases", pa.list_(PURCHASE)), ("segments", pa.list_(pa.string()))])
 
 
 MODEL_METRICS = pa.schema([

@@ -30,26 +30,25 @@ def _current(scan, log: str) -> str:
         UNION ALL BY NAME SELECT * FROM tail"""
 
 
-def _members(scan, segments: dict[str, str]) -> str:
-    """Customer id -> its segments, as the segment tracker last recorded them. Kept apart from
-    the predicates, which may rank all customers, so a lookup of one customer stays cheap."""
-    if not segments:
-        return "SELECT NULL::VARCHAR AS customer_id, []::VARCHAR[] AS segments LIMIT 0"
-    names = ", ".join(f"'{n}'" for n in segments)
-    return f"""
-        SELECT customer_id, list(segment ORDER BY segment) AS segments FROM (
-            SELECT segment, customer_id, event FROM {scan('segment_events_log')}
-            QUALIFY row_number() OVER (PARTITION BY segment, customer_id ORDER BY batch DESC, written_at DESC) = 1)
-        WHERE event = 'entered' AND segment IN ({names}) GROUP BY customer_id"""
-
-
 def membership_sql(segments: dict[str, str]) -> str:
-    """(segment, customer_id) of every customer that meets a segment's predicate now."""
-    cases = ", ".join(f"CASE WHEN ({p}) THEN '{n}' END" for n, p in segments.items())
+    """(customer_id, its segments by name) of every customer in at least one segment now."""
+    cases = ", ".join(f"CASE WHEN ({p}) THEN '{n}' END" for n, p in sorted(segments.items()))
     return f"""
-        SELECT unnest(matched) AS segment, customer_id FROM (
+        SELECT customer_id, matched FROM (
             SELECT customer_id, list_filter([{cases}]::VARCHAR[], s -> s IS NOT NULL) AS matched
-            FROM dim_customer)"""
+            FROM dim_customer)
+        WHERE len(matched) > 0"""
+
+
+def current_sql(lake: Path, log: str) -> str:
+    """The latest row per key of a compactable log."""
+    return _current(lambda table: _scan(lake, table), log)
+
+
+def _scan(lake: Path, table: str) -> str:
+    # Without file skipping: the kernel's skipping replays the log once more per scan, which
+    # cost a point lookup more than it saved (compacted logs have one file or a few).
+    return f"delta_scan('{(Path(lake) / table).resolve()}', pushdown_filters='none')"
 
 
 def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,
@@ -63,7 +62,7 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
     """
     measures, segments = measures or {}, segments or {}
     def src(table: str) -> str:
-        scan = f"delta_scan('{(Path(lake) / table).resolve()}')"
+        scan = _scan(lake, table)
         return scan if as_of_batch is None else f"(SELECT * FROM {scan} WHERE batch <= {as_of_batch})"
 
     def current(log: str) -> str:
@@ -134,11 +133,11 @@ def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = 
                        average_order_value, first_purchase_at, last_purchase_at, recency_days,
                        monetary_value, spend_last_30_days, orders_last_30_days, spend_last_90_days,
                        top_brands[1].name AS top_brand, top_categories[1].name AS top_category,
-                       churn_score, predicted_value, value_band
+                       churn_score, predicted_value, value_band, segments AS recorded_segments
                 FROM ({profiles})),
             measured AS (SELECT *{"".join(f", ({expr}) AS {name}" for name, expr in measures.items())} FROM base)
-            SELECT m.*, coalesce(s.segments, []::VARCHAR[]) AS segments
-            FROM measured m LEFT JOIN ({_members(src, segments)}) s USING (customer_id)""",
+            SELECT * EXCLUDE (recorded_segments), coalesce(recorded_segments, []::VARCHAR[]) AS segments
+            FROM measured""",
         **{f"segment_{name}": f"SELECT * FROM dim_customer WHERE list_contains(segments, '{name}')"
            for name in segments},
         "customer_segments": """

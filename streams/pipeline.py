@@ -93,7 +93,7 @@ class Pipeline:
         for change in read_orders(self.sink.lake):
             self.enrich.apply_order(change, self.resolver)
         self.enrich.settle(self.resolver)  # the restored features are already in the lake
-        self.segments = SegmentTracker(self.sink.lake, engine.attributes, **settings.view_options)
+        self.segments = SegmentTracker(self.sink, **settings.view_options)
         self._segments_at = self._compacted_at = time.monotonic()
         tune_gc()
 
@@ -135,13 +135,13 @@ class Pipeline:
             self.outbox.send(dead=dead, lineage=output.lineage)
         self.sink.add(output, list(orders.values()), dead, offsets if record_offsets else {},
                       overrides, features, metrics, erasures)
-        batch = self.sink.flush()
+        self.sink.flush()
         # personal data goes from the logs' history too, not only from the current views
         self.sink.purge(records=[(l.source, l.source_key) for l in output.links if l.deleted],
                         customers=[e.customer_id for e in output.lineage if e.event == "deleted"],
                         erased=[rid for _, records in erasures for rid in records])
         if time.monotonic() - self._segments_at >= self.settings.stream.segments_every_seconds:
-            segment_events = self.update_segments(batch)
+            segment_events = self.update_segments()
             if self.outbox:
                 self.outbox.send(segment_events=segment_events)
         every = self.settings.stream.compact_every_seconds
@@ -153,7 +153,7 @@ class Pipeline:
         settle_gc()
         return BatchResult(events, contacts, len(orders), len(dead))
 
-    def update_segments(self, batch: int | None = None) -> list[dict]:
+    def update_segments(self) -> list[dict]:
         """Segment membership changes since the last update (an SQL pass over the dimension)."""
         self._segments_at = time.monotonic()
-        return self.segments.update(self.sink.batch - 1 if batch is None else batch)
+        return self.segments.update()

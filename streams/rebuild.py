@@ -96,6 +96,8 @@ class Replay:
     def finish(self, offsets: dict[tuple[str, int], int]) -> list:
         """Carry ids over, apply the erasures, write the final state; returns the lineage."""
         resolver, now = self.resolver, int(time.time() * 1000)
+        # the membership of the copied segment history goes into the rows written below
+        segments = SegmentTracker(self.sink, **self.settings.view_options)
         lineage = resolver.carry_ids_over(self.previous, self.next_id, now) if self.previous else []
         erased = [(e, resolver.erase(e.customer_id, e.at_ms)) for e in self.erasures
                   if (e.customer_id, e.at_ms) not in self.done_erasures]
@@ -114,10 +116,9 @@ class Replay:
         ends = {tp: (end, 0) for tp, end in offsets.items()}
         self.sink.add(output, [], [], ends, self.overrides, features,
                       enrich.metrics_row() if enrich.watermark_ms else None, erased)
-        batch = self.sink.flush()
+        self.sink.flush()
         self.sink.purge(records=[], customers=sorted(gone), erased=[r for _, rs in erased for r in rs])
-        SegmentTracker(self.sink.lake, self.settings.engine.attributes,
-                       **self.settings.view_options).update(batch)
+        segments.update()
         return output.lineage
 
     def _unchanged(self, row: CustomerRow) -> bool:

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "public"  # where PostgreSQL clients look for tables, so the views live there
 _USE_SCHEMA = f"USE memory.{SCHEMA}"
-_DELTA_TABLE = re.compile(r"delta_scan\('((?:[^']|'')*)'\)")
+_DELTA_TABLE = re.compile(r"delta_scan\('((?:[^']|'')*)'[,)]")
 # DuckDB renders a view's SQL in one normal form, so the prefix is reliable.
 _CREATE_VIEW = "CREATE VIEW "
 
