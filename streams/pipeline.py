@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from sinks.compaction import compact
+from sinks.compaction import compact, merge_small_files
 from sinks.delta import DeltaSink
 from sinks.restore import read_orders, restore_resolver
 from sinks.segments import SegmentTracker
@@ -94,7 +94,7 @@ class Pipeline:
             self.enrich.apply_order(change, self.resolver)
         self.enrich.settle(self.resolver)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink, **settings.view_options)
-        self._segments_at = self._compacted_at = time.monotonic()
+        self._segments_at = self._compacted_at = self._merged_at = time.monotonic()
         tune_gc()
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
@@ -149,7 +149,11 @@ class Pipeline:
             # between batches, so the single writer never races its own compaction; deleting
             # files is left to `unify compact --vacuum`, when no reader can be using them
             compact(self.settings.lake)
-            self._compacted_at = time.monotonic()
+            self._compacted_at = self._merged_at = time.monotonic()
+        every = self.settings.stream.merge_every_seconds
+        if every and time.monotonic() - self._merged_at >= every:
+            merge_small_files(self.sink.lake)
+            self._merged_at = time.monotonic()
         settle_gc()
         return BatchResult(events, contacts, len(orders), len(dead))
 

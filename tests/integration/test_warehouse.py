@@ -7,11 +7,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 
 from sinks.catalog_docs import render_data_dictionary
+from sinks.compaction import merge_small_files
 from sinks.warehouse import connect, connect_as_of
 from streams.backfill import resolve_files
-from streams.settings import load
+from streams.settings import ConfigModel, Settings, load
 from unify.synthetic import WorldSpec, generate, write_jsonl
 
 pytestmark = pytest.mark.integration
@@ -149,3 +151,23 @@ def test_bad_segment_sql_is_one_line_naming_the_config(tmp_path):
                    "--lake", str(tmp_path / "lake"))
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "measures or segments" in result.stderr and "no_such_column" in result.stderr
+
+
+def test_merging_small_files_keeps_every_view(landed, tmp_path):
+    settings, _ = landed
+    data = settings.dump()
+    data["stream"]["batch_size"] = 40  # one file per log per batch: many small files
+    small_batches = Settings(ConfigModel.model_validate(data), Path("/"))
+    bumped = tmp_path / "erp_orders.again.jsonl"  # newer versions of every order
+    with open(bumped, "w") as out:
+        for line in (tmp_path / "world" / "erp_orders.jsonl").read_text().splitlines():
+            env = json.loads(line)
+            env["source"]["lsn"] += 10**9
+            out.write(json.dumps(env) + "\n")
+    resolve_files(small_batches, [("erp_orders", bumped)])
+    orders = settings.current_lake / "sales_orders_log"
+    files_before = len(list(orders.glob("*.parquet")))
+    before = snapshot(settings)
+    assert merge_small_files(settings.current_lake) > 0
+    assert snapshot(settings) == before
+    assert len(DeltaTable(str(orders)).file_uris()) < files_before / 10
