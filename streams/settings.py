@@ -100,6 +100,7 @@ class MatchModel(_Strict):
     max_block_size: int = Field(50, gt=1)
     within_source: bool = True
     across_sources: bool = True
+    shard_key: str | None = None
     rules: list[RuleModel] = Field(min_length=1)
 
 
@@ -216,8 +217,11 @@ def _engine_spec(model: ConfigModel) -> EngineSpec:
                 problems.append(f"match.rules[{i}].sources: each entry is a pair of source names from {', '.join(names)}")
         rules.append(Rule(r.name, tuple(Condition(c.attribute, c.compare, c.threshold) for c in r.conditions),
                           level, tuple(tuple(p) for p in r.sources if len(p) == 2)))
+    shard_key = model.match.shard_key
+    if shard_key is not None and shard_key not in attributes:
+        problems.append(f"match.shard_key: {shard_key!r} is not mapped by any Contact source; map it or fix the name")
     match = MatchSpec(tuple(rules), model.match.max_block_size, model.match.within_source,
-                      model.match.across_sources)
+                      model.match.across_sources, shard_key)
     try:
         Matcher(match)
     except SpecError as exc:

@@ -80,8 +80,10 @@ class _CompiledRule:
         )
         self.pairs = frozenset(frozenset(p) for p in rule.sources)
 
-    def keys(self, attrs: Mapping[str, object]) -> RuleKeys:
-        """Block keys of a record for this rule: one per combination of its key values."""
+    def keys(self, attrs: Mapping[str, object], shard: str = "") -> RuleKeys:
+        """Block keys of a record for this rule: one per combination of its key values, each
+        after the record's `shard` (empty, or its shard value and a separator)."""
+        prefix = self.prefix + shard
         if self.single is not None:  # the common case: one value per key condition, one key
             parts = []
             for attribute, key_fn in self.single:
@@ -89,15 +91,15 @@ class _CompiledRule:
                 if value is None:
                     return None
                 parts.append(f"{key_fn(value)}")
-            return sys.intern(self.prefix + KEY_SEPARATOR.join(parts))
+            return sys.intern(prefix + KEY_SEPARATOR.join(parts))
         if len(self.key_parts) == 1:
             attributes, key_fn = self.key_parts[0]
             values = {key_fn(v) for a in attributes if (v := attrs.get(a)) is not None}
             if not values:
                 return None
-            keys = tuple(sys.intern(f"{self.block_id}{KEY_SEPARATOR}{v}") for v in sorted(values))
+            keys = tuple(sys.intern(f"{prefix}{v}") for v in sorted(values))
             return keys[0] if len(keys) == 1 else keys
-        combos: list[tuple[str, ...]] = [(str(self.block_id),)]
+        combos: list[tuple[str, ...]] = [(prefix[:-1],)]
         for attributes, key_fn in self.key_parts:
             values = {key_fn(v) for v in _values(attrs, attributes)}
             if not values:
@@ -135,7 +137,8 @@ class Matcher:
             )
             block_id = block_ids.setdefault(signature, len(block_ids))
             self.rules.append(_CompiledRule(i, rule, block_id))
-        self._block_attributes = {bid: "+".join(a for a, _ in sig) for sig, bid in block_ids.items()}
+        sharded = (spec.shard_key,) if spec.shard_key else ()
+        self._block_attributes = {bid: "+".join((*sharded, *(a for a, _ in sig))) for sig, bid in block_ids.items()}
         self._block_representatives = list({r.block_id: r for r in reversed(self.rules)}.values())
         positions = {r.block_id: i for i, r in enumerate(self._block_representatives)}
         self._rule_blocks = tuple(positions[r.block_id] for r in self.rules)
@@ -147,7 +150,10 @@ class Matcher:
 
     def rule_keys(self, attrs: Mapping[str, object]) -> tuple[RuleKeys, ...]:
         """A record's block keys per rule (computed once per block, when the record arrives)."""
-        by_block = [rule.keys(attrs) for rule in self._block_representatives]
+        shard = ""
+        if self.spec.shard_key is not None:
+            shard = f"{attrs.get(self.spec.shard_key) or ''}{KEY_SEPARATOR}"
+        by_block = [rule.keys(attrs, shard) for rule in self._block_representatives]
         return tuple(by_block[i] for i in self._rule_blocks)
 
     @staticmethod
@@ -180,6 +186,9 @@ class Matcher:
         if (same_source and not self.spec.within_source) or (
             not same_source and not self.spec.across_sources
         ):
+            return None
+        shard_key = self.spec.shard_key
+        if shard_key is not None and a.get(shard_key) != b.get(shard_key):
             return None
         keys_a = keys_a or self.rule_keys(a)
         keys_b = keys_b or self.rule_keys(b)

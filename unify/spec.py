@@ -70,10 +70,15 @@ class Rule:
 
 @dataclass(frozen=True)
 class MatchSpec:
+    """`shard_key` names an attribute (a region, brand or tenant): records with different
+    values of it never match, so each shard can be resolved on its own. Records without a
+    value form one shard of their own."""
+
     rules: tuple[Rule, ...]
     max_block_size: int = 50
     within_source: bool = True
     across_sources: bool = True
+    shard_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,46 @@ def test_restore_from_rows_keeps_partition_and_ids(events):
     assert restored.ids.next_id >= max((int(c[1:]) for c in r.ids.members), default=0) + 1
 
 
+SHARDED = MatchSpec(rules=SPEC.rules, max_block_size=SPEC.max_block_size, shard_key="region")
+
+
+def in_regions(events, regions):
+    """The events with each record's region (a shard key does not change for a record)."""
+    return [Change(e.source, e.key, e.op, e.position, e.event_ms,
+                   {**e.attributes, "region": regions[e.record_id]} if e.op == "upsert" else {})
+            for e in events]
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories(), st.dictionaries(keys, st.sampled_from(["north", "south"])))
+def test_records_in_different_shards_never_match_and_each_shard_resolves_alone(events, drawn):
+    regions = {e.record_id: drawn.get(e.record_id, "north") for e in events}
+    events = in_regions(events, regions)
+    whole = Resolver(SHARDED)
+    for e in events:
+        whole.apply(e)
+    partition = whole.partition()
+    assert all(len({regions[rid] for rid in customer}) == 1 for customer in partition)
+    # what lets each shard have a writer of its own: resolved apart, the same customers
+    apart = set()
+    for region in ("north", "south"):
+        alone = Resolver(SHARDED)
+        for e in events:
+            if regions[e.record_id] == region:
+                alone.apply(e)
+        apart |= alone.partition()
+    assert apart == partition
+
+
+def test_identical_records_in_two_shards_stay_two_customers():
+    r = Resolver(SHARDED)
+    same = {"emailAddress1": "a@x.com", "firstName": "anna"}
+    r.apply(Change("crm", "1", "upsert", 1, 1000, {**same, "region": "north"}))
+    r.apply(Change("pos", "1", "upsert", 2, 1001, {**same, "region": "south"}))
+    r.apply(Change("erp", "1", "upsert", 3, 1002, {**same, "region": "north"}))
+    assert r.partition() == {frozenset({("crm", "1"), ("erp", "1")}), frozenset({("pos", "1")})}
+
+
 def test_merge_keeps_older_id_and_split_keeps_oldest_records_id():
     r = Resolver(SPEC)
     r.apply(Change("crm", "1", "upsert", 1, 100, {"telephone1": "+1"}))

@@ -41,12 +41,20 @@ def test_semantic_errors_name_the_fix(tmp_path):
     data["match"]["rules"].append({"name": "fuzzy_only", "conditions": [
         {"attribute": "firstName", "compare": "jaro_winkler", "threshold": 0.9}]})
     data["sources"][3]["customer_source"] = "nowhere"
+    data["match"]["shard_key"] = "planet"
     with pytest.raises(ConfigError) as err:
         load(write(tmp_path, data))
     text = str(err.value)
+    assert "match.shard_key: 'planet' is not mapped by any Contact source" in text
     assert "unknown normalizer 'nope'" in text
     assert "no condition gives a blocking key" in text
     assert "customer_source" in text
+
+
+def test_a_shard_key_reaches_the_matcher(tmp_path):
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["match"]["shard_key"] = "address1_country"
+    assert load(write(tmp_path, data)).engine.match.shard_key == "address1_country"
 
 
 def test_missing_file_and_bad_yaml(tmp_path):
