@@ -179,6 +179,7 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
         emitter.join()
     finally:
         worker.stop()
+        prod.close()  # else it outlives the broker, reconnecting and logging, until collected
     return {"offered_events_per_s": rate, "produced": len(sent), **_percentiles(latencies)}
 
 

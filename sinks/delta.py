@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -99,6 +100,7 @@ class DeltaSink:
         self._tables: dict[str, DeltaTable] = {}
         # customer -> the segments it is in, as the segment tracker last recorded them
         self.segments: dict[str, tuple[str, ...]] = {}
+        self.appended: Counter[str] = Counter()  # files appended per log (see `merge_small_files`)
 
     def _ensure(self, name: str, schema: pa.Schema) -> None:
         ensure_table(self.lake / name, schema)
@@ -216,6 +218,7 @@ class DeltaSink:
         schema = self.schemas["customer_features_log"]
         if rows.num_rows:
             write_deltalake(self._table("customer_features_log"), rows.select(schema.names).cast(schema), mode="append")
+            self.appended["customer_features_log"] += 1
         self._append("segment_events_log", events)
         self.batch += 1
 
@@ -258,3 +261,4 @@ class DeltaSink:
     def _append(self, name: str, rows: list[dict], commit: CommitProperties | None = None) -> None:
         table = pa.Table.from_pylist(rows, schema=self.schemas[name])
         write_deltalake(self._table(name), table, mode="append", commit_properties=commit)
+        self.appended[name] += 1

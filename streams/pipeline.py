@@ -94,7 +94,9 @@ class Pipeline:
             self.enrich.apply_order(change, self.resolver)
         self.enrich.settle(self.resolver)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink, **settings.view_options)
-        self._segments_at = self._compacted_at = self._merged_at = time.monotonic()
+        self._segments_at = self._compacted_at = time.monotonic()
+        if settings.stream.merge_after_files:
+            merge_small_files(self.sink.lake, min_files=settings.stream.merge_after_files)
         tune_gc()
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
@@ -149,13 +151,20 @@ class Pipeline:
             # between batches, so the single writer never races its own compaction; deleting
             # files is left to `unify compact --vacuum`, when no reader can be using them
             compact(self.settings.lake)
-            self._compacted_at = self._merged_at = time.monotonic()
-        every = self.settings.stream.merge_every_seconds
-        if every and time.monotonic() - self._merged_at >= every:
-            merge_small_files(self.sink.lake)
-            self._merged_at = time.monotonic()
+            self._compacted_at = time.monotonic()
+            self.sink.appended.clear()
+        self._merge_busiest_log()
         settle_gc()
         return BatchResult(events, contacts, len(orders), len(dead))
+
+    def _merge_busiest_log(self) -> None:
+        """Merge the small files of the log that has had most appends, once it has had
+        `stream.merge_after_files`: one log per batch, so no batch waits for them all."""
+        after = self.settings.stream.merge_after_files
+        log = max(self.sink.appended, key=self.sink.appended.get, default=None)
+        if after and log is not None and self.sink.appended[log] >= after:
+            merge_small_files(self.sink.lake, [log], min_files=2)
+            self.sink.appended[log] = 0
 
     def update_segments(self) -> list[dict]:
         """Segment membership changes since the last update (an SQL pass over the dimension)."""

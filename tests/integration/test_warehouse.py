@@ -153,21 +153,18 @@ def test_bad_segment_sql_is_one_line_naming_the_config(tmp_path):
     assert "measures or segments" in result.stderr and "no_such_column" in result.stderr
 
 
-def test_merging_small_files_keeps_every_view(landed, tmp_path):
+def test_the_worker_merges_small_files_and_every_view_stays(landed, tmp_path):
     settings, _ = landed
-    data = settings.dump()
-    data["stream"]["batch_size"] = 40  # one file per log per batch: many small files
-    small_batches = Settings(ConfigModel.model_validate(data), Path("/"))
-    bumped = tmp_path / "erp_orders.again.jsonl"  # newer versions of every order
-    with open(bumped, "w") as out:
-        for line in (tmp_path / "world" / "erp_orders.jsonl").read_text().splitlines():
-            env = json.loads(line)
-            env["source"]["lsn"] += 10**9
-            out.write(json.dumps(env) + "\n")
-    resolve_files(small_batches, [("erp_orders", bumped)])
-    orders = settings.current_lake / "sales_orders_log"
-    files_before = len(list(orders.glob("*.parquet")))
-    before = snapshot(settings)
-    assert merge_small_files(settings.current_lake) > 0
-    assert snapshot(settings) == before
-    assert len(DeltaTable(str(orders)).file_uris()) < files_before / 10
+    world = tmp_path / "world"
+    built = {}
+    for merge_after in (0, 30):
+        data = settings.dump()
+        data["lake"], data["warehouse"] = str(tmp_path / f"lake-{merge_after}"), None
+        data["stream"].update(batch_size=40, merge_after_files=merge_after)  # one file per log per batch
+        built[merge_after] = Settings(ConfigModel.model_validate(data), Path("/"))
+        resolve_files(built[merge_after], [(s.name, world / f"{s.name}.jsonl") for s in settings.engine.sources])
+    files = {m: len(DeltaTable(str(s.current_lake / "sales_orders_log")).file_uris()) for m, s in built.items()}
+    assert files[30] < files[0] / 2
+    assert snapshot(built[30]) == snapshot(built[0])
+    assert merge_small_files(built[0].current_lake) > 0
+    assert snapshot(built[0]) == snapshot(built[30])
