@@ -13,6 +13,7 @@ from sinks.catalog_docs import render_data_dictionary
 from sinks.compaction import merge_small_files
 from sinks.warehouse import connect, connect_as_of
 from streams.backfill import resolve_files
+from streams.pipeline import Message, Pipeline
 from streams.settings import ConfigModel, Settings, load
 from unify.synthetic import WorldSpec, generate, write_jsonl
 
@@ -136,6 +137,30 @@ def test_measures_and_segments_are_columns_views_and_events(landed):
         con.close()
     assert atv_ok
     assert lapsed == in_view == listed == entered > 0
+
+
+def test_a_row_written_between_segment_passes_keeps_the_customers_segments(landed, tmp_path):
+    settings, spec = landed
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        cid, key = con.execute("""
+            SELECT d.customer_id, l.source_key FROM dim_customer d JOIN customer_links l USING (customer_id)
+            WHERE list_contains(d.segments, 'lapsed') AND l.source = 'crm_contacts' ORDER BY 1 LIMIT 1""").fetchone()
+    finally:
+        con.close()
+    row = next(env["after"] for name, env in generate(spec)
+               if name == "crm_contacts" and env["after"] and env["after"]["contact_id"] == key)
+    update = {"op": "u", "before": row, "after": {**row, "city": "Ogdenville"},
+              "source": {"ts_ms": 1_900_000_000_000, "lsn": 10**9}}
+    pipeline = Pipeline(settings)  # the next segment pass is seconds away: this batch writes the row alone
+    pipeline.process([Message("crm.public.contacts", 0, 10**6, json.dumps(update).encode())], record_offsets=False)
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        city, segments = con.execute(
+            f"SELECT address1_city, segments FROM dim_customer WHERE customer_id = '{cid}'").fetchone()
+    finally:
+        con.close()
+    assert city == "ogdenville" and "lapsed" in segments
 
 
 def test_bad_segment_sql_is_one_line_naming_the_config(tmp_path):
