@@ -100,7 +100,7 @@ class DeltaSink:
         self._tables: dict[str, DeltaTable] = {}
         # customer -> the segments it is in, as the segment tracker last recorded them
         self.segments: dict[str, tuple[str, ...]] = {}
-        self.appended: Counter[str] = Counter()  # files appended per log (see `merge_small_files`)
+        self.appended: Counter[str] = Counter()  # files appended per log, for `compaction.merge_log`
 
     def _ensure(self, name: str, schema: pa.Schema) -> None:
         ensure_table(self.lake / name, schema)
@@ -217,8 +217,7 @@ class DeltaSink:
         segments changed, then the events (which a restart restores the membership from)."""
         schema = self.schemas["customer_features_log"]
         if rows.num_rows:
-            write_deltalake(self._table("customer_features_log"), rows.select(schema.names).cast(schema), mode="append")
-            self.appended["customer_features_log"] += 1
+            self._write("customer_features_log", rows.select(schema.names).cast(schema))
         self._append("segment_events_log", events)
         self.batch += 1
 
@@ -244,7 +243,7 @@ class DeltaSink:
             for name in ("customers_log", "customer_features_log"):
                 self._delete(name, won)
 
-    def _table(self, name: str) -> DeltaTable:
+    def table(self, name: str) -> DeltaTable:
         """A log, up to date: a table held open reads only the commits since its last use (a
         compaction may have made some), where opening it by path reads its whole log again,
         which made each append 2–3 times as slow after a few hundred commits."""
@@ -256,9 +255,11 @@ class DeltaSink:
         return table
 
     def _delete(self, name: str, predicate: str) -> None:
-        self._table(name).delete(predicate)
+        self.table(name).delete(predicate)
 
     def _append(self, name: str, rows: list[dict], commit: CommitProperties | None = None) -> None:
-        table = pa.Table.from_pylist(rows, schema=self.schemas[name])
-        write_deltalake(self._table(name), table, mode="append", commit_properties=commit)
+        self._write(name, pa.Table.from_pylist(rows, schema=self.schemas[name]), commit)
+
+    def _write(self, name: str, table: pa.Table, commit: CommitProperties | None = None) -> None:
+        write_deltalake(self.table(name), table, mode="append", commit_properties=commit)
         self.appended[name] += 1

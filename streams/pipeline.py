@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from sinks.compaction import compact, merge_small_files
+from sinks.compaction import compact, merge_log, merge_small_files
 from sinks.delta import DeltaSink
 from sinks.restore import read_orders, restore_resolver
 from sinks.segments import SegmentTracker
@@ -163,7 +163,7 @@ class Pipeline:
         after = self.settings.stream.merge_after_files
         log = max(self.sink.appended, key=self.sink.appended.get, default=None)
         if after and log is not None and self.sink.appended[log] >= after:
-            merge_small_files(self.sink.lake, [log], min_files=2)
+            merge_log(self.sink.table(log), log)
             self.sink.appended[log] = 0
 
     def update_segments(self) -> list[dict]:
