@@ -99,13 +99,13 @@ class _CompiledRule:
                 return None
             keys = tuple(sys.intern(f"{prefix}{v}") for v in sorted(values))
             return keys[0] if len(keys) == 1 else keys
-        combos: list[tuple[str, ...]] = [(prefix[:-1],)]
+        combos: list[tuple[str, ...]] = [()]
         for attributes, key_fn in self.key_parts:
             values = {key_fn(v) for v in _values(attrs, attributes)}
             if not values:
                 return None
             combos = [(*c, v) for c in combos for v in sorted(values)]
-        keys = tuple(sys.intern(KEY_SEPARATOR.join(c)) for c in combos)
+        keys = tuple(sys.intern(prefix + KEY_SEPARATOR.join(c)) for c in combos)
         return keys[0] if len(keys) == 1 else keys
 
     def allows(self, source_a: str, source_b: str) -> bool:
