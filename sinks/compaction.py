@@ -64,11 +64,11 @@ def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
                                 predicate=f"batch <= {upto}", writer_properties=_writer(keys))
                 table = DeltaTable(str(table_dir))
             table.optimize.compact(writer_properties=_writer(COMPACTABLE.get(name, ("batch",))[0]))
-            table.create_checkpoint()  # readers replay one file, not every commit
             removed = 0
             if vacuum:
                 removed = len(table.vacuum(retention_hours=int(retention_hours), dry_run=False,
                                            enforce_retention_duration=False))
+            table.create_checkpoint()  # last (a vacuum commits too): readers replay one file
             report[name] = {"rows_before": before, "rows_after": _rows(DeltaTable(str(table_dir))),
                             "files": len(DeltaTable(str(table_dir)).file_uris()),
                             "files_vacuumed": removed, "seconds": round(time.perf_counter() - started, 2)}

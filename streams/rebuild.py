@@ -24,7 +24,7 @@ from typing import Callable
 from deltalake import DeltaTable, write_deltalake
 
 from sinks import versions
-from sinks.delta import DeltaSink
+from sinks.delta import TABLE_PROPERTIES, DeltaSink
 from sinks.restore import has_rows, read_orders, read_state
 from sinks.segments import SegmentTracker
 from sinks.warehouse import connect, create_views
@@ -171,7 +171,7 @@ def _copy_history(old: Path, new: Path) -> None:
         if has_rows(old / name):
             table = DeltaTable(str(old / name))
             write_deltalake(str(new / name), table.to_pyarrow_table(), mode="append",
-                            configuration={"delta.dataSkippingStatsColumns": "batch"})
+                            configuration=TABLE_PROPERTIES)
 
 
 def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int], None] | None = None,

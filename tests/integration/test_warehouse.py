@@ -193,3 +193,19 @@ def test_the_worker_merges_small_files_and_every_view_stays(landed, tmp_path):
     assert snapshot(built[30]) == snapshot(built[0])
     assert merge_small_files(built[0].current_lake) > 0
     assert snapshot(built[0]) == snapshot(built[30])
+    # a Delta checkpoint every ten commits: a reader replays no more commits than that
+    for log in built[0].current_lake.glob("*/_delta_log"):
+        newest = max(int(p.name.split(".")[0]) for p in log.glob("*.json"))
+        if newest >= 10:
+            assert newest - json.loads((log / "_last_checkpoint").read_text())["version"] <= 10
+
+
+def test_a_lake_from_before_gets_the_table_properties(tmp_path):
+    import pyarrow as pa
+    from deltalake import write_deltalake
+    from sinks.delta import TABLE_PROPERTIES, ensure_table
+    write_deltalake(str(tmp_path / "log"), pa.table({"batch": [1]}))
+    ensure_table(tmp_path / "log", pa.schema([("batch", pa.int64()), ("name", pa.string())]))
+    table = DeltaTable(str(tmp_path / "log"))
+    assert TABLE_PROPERTIES.items() <= table.metadata().configuration.items()
+    assert "name" in table.schema().to_arrow().names
