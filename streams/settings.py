@@ -42,7 +42,7 @@ class BrokerModel(_Strict):
 class StreamModel(_Strict):
     app_id: str = "unify"
     batch_size: int = Field(10_000, gt=0)
-    batch_seconds: float = Field(1.0, gt=0)
+    batch_seconds: float = Field(0.2, gt=0)
     dead_letter_topic: str = "unify.dead-letters"
     overrides_topic: str = "unify.overrides"
     lineage_topic: str = "unify.lineage"
