@@ -24,6 +24,14 @@ class SegmentTracker:
         self.measures, self.segments, self.half_life_days = measures, segments, half_life_days
         self.table = sink.lake / "segment_events_log"  # created by the DeltaSink
         sink.segments = self._restore()
+        self._con = None  # with the views defined once: defining them took 3/4 of a pass
+
+    def _views(self):
+        if self._con is None:
+            self._con = connect()
+            define_views(self._con, self.sink.lake, self.sink.attributes, temporary=True, measures=self.measures,
+                         segments=self.segments, half_life_days=self.half_life_days)
+        return self._con
 
     def _restore(self) -> dict[str, tuple[str, ...]]:
         con = connect()
@@ -41,25 +49,23 @@ class SegmentTracker:
         if not self.segments:
             return []
         b, at = self.sink.batch, int(time.time() * 1000)
-        con = connect()
+        con = self._views()
+        now = _interned(con.execute(membership_sql(self.segments)).fetchall())
+        before = self.sink.segments
+        changed = sorted(c for c in now.keys() | before.keys() if now.get(c, ()) != before.get(c, ()))
+        if not changed:
+            return []
+        con.register("changed", pa.table({
+            "customer_id": changed,
+            "segments": pa.array([list(now.get(c, ())) for c in changed], pa.list_(pa.string()))}))
         try:
-            define_views(con, self.sink.lake, self.sink.attributes, temporary=True, measures=self.measures,
-                         segments=self.segments, half_life_days=self.half_life_days)
-            now = _interned(con.execute(membership_sql(self.segments)).fetchall())
-            before = self.sink.segments
-            changed = sorted(c for c in now.keys() | before.keys() if now.get(c, ()) != before.get(c, ()))
-            if not changed:
-                return []
-            con.register("changed", pa.table({
-                "customer_id": changed,
-                "segments": pa.array([list(now.get(c, ())) for c in changed], pa.list_(pa.string()))}))
             rows = con.execute(f"""
                 SELECT p.* REPLACE (c.segments AS segments, {b}::BIGINT AS batch,
                                     epoch_ms({at}) AS written_at, NULL::BOOLEAN AS compacted)
                 FROM ({current_sql(self.sink.lake, 'customer_features_log')}) p JOIN changed c USING (customer_id)
                 WHERE NOT p.deleted""").fetch_arrow_table()
         finally:
-            con.close()
+            con.unregister("changed")
         events = []
         for c in changed:
             old, new = set(before.get(c, ())), set(now.get(c, ()))
