@@ -138,10 +138,18 @@ class Matcher:
             block_id = block_ids.setdefault(signature, len(block_ids))
             self.rules.append(_CompiledRule(i, rule, block_id))
         sharded = (spec.shard_key,) if spec.shard_key else ()
+        # every attribute a link can depend on: records equal on these link alike
+        self.attributes = tuple(sorted({*sharded, *(a for rule in spec.rules for c in rule.conditions
+                                                     for a in c.attributes)}))
         self._block_attributes = {bid: "+".join((*sharded, *(a for a, _ in sig))) for sig, bid in block_ids.items()}
         self._block_representatives = list({r.block_id: r for r in reversed(self.rules)}.values())
         positions = {r.block_id: i for i, r in enumerate(self._block_representatives)}
         self._rule_blocks = tuple(positions[r.block_id] for r in self.rules)
+
+    def same_for_matching(self, a: Mapping[str, object], b: Mapping[str, object]) -> bool:
+        """Whether two versions of a record have the same links: equal on every attribute
+        the rules (and the shard key) read."""
+        return all(a.get(name) == b.get(name) for name in self.attributes)
 
     def describe_key(self, key: str) -> tuple[str, str]:
         """A block key as (attributes, values) for people to read."""

@@ -125,6 +125,15 @@ class Resolver:
         seen = (current.position, current.event_ms) if current else self.tombstones.get(rid)
         if seen is not None and (change.position, change.event_ms) <= seen:
             return
+        if (current is not None and change.op != "delete"
+                and self.matcher.same_for_matching(current.attrs, change.attributes)):
+            # a new version with the same links (a changed address, a consent flag): the
+            # customer keeps its records and id, only its profile and this record change
+            self.graph.records[rid] = SourceRecord(rid, change.attributes, change.position, change.event_ms,
+                                                   min(current.first_ms, change.event_ms), current.rule_keys)
+            self._dirty_records.add(rid)
+            self._dirty_customers.add(self.ids.customer_of[rid])
+            return
         touched: set[RecordId] = set()
         first_ms = change.event_ms
         if current is not None:
