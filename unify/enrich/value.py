@@ -12,7 +12,7 @@ the expected order value (Gamma-Gamma). Why these rather than an online regresso
 
 A fit is a batch step over a snapshot of features sharing one `as_of_ms`: maximum likelihood
 with scipy's Nelder-Mead from a fixed start on inputs sorted first, so the same customers
-give the same parameters in any order. Refit on a cadence (daily, or every N batches);
+give the same parameters in any order. Refit on a cadence (the worker refits after new orders);
 `predict_one` is cheap between refits. Order counts are orders, not distinct purchase days;
 value is not discounted.
 
