@@ -40,7 +40,7 @@ class EnrichStage:
         self.value = LifetimeValueModel()
         self.watermark_ms = 0
         self.refit_every_seconds = refit_every_seconds
-        self._orders_since_fit = 0
+        self._new_orders = False  # since the last fit
         self._fitted_at = -float("inf")
         self._dirty: set[str] = set()
 
@@ -59,7 +59,7 @@ class EnrichStage:
                 self._dirty.add(customer)
         if change.op == "upsert":
             self.watermark_ms = max(self.watermark_ms, int(change.order["orderedMs"]))
-        self._orders_since_fit += 1
+        self._new_orders = True
 
     def apply_lineage(self, events, resolver: Resolver) -> None:
         for event in events:
@@ -120,7 +120,7 @@ class EnrichStage:
     def _refit_due(self) -> bool:
         """After new orders: at once until a first fit, then every `refit_every_seconds`, so
         a refit costs the same share of the worker at any batch size."""
-        if not self._orders_since_fit or not self.watermark_ms:
+        if not self._new_orders or not self.watermark_ms:
             return False
         return self.value.bgnbd is None or time.monotonic() - self._fitted_at >= self.refit_every_seconds
 
@@ -134,7 +134,7 @@ class EnrichStage:
         buyers = [f for f in features if f.orders]
         if len(buyers) >= 50:
             self.value.fit(buyers)
-        self._orders_since_fit, self._fitted_at = 0, time.monotonic()
+        self._new_orders, self._fitted_at = False, time.monotonic()
 
     def metrics_row(self) -> dict:
         m = self.enrichment.churn.metrics()
