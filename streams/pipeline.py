@@ -99,7 +99,10 @@ class Pipeline:
             merge_small_files(self.sink.lake, min_files=settings.stream.merge_after_files)
         tune_gc()
 
-    def process(self, messages: Iterable[Message], record_offsets: bool = True) -> BatchResult:
+    def process(self, messages: Iterable[Message], record_offsets: bool = True,
+                relayed: tuple[str, int, int] | None = None) -> BatchResult:
+        """One batch; `relayed` is the relay topic, partition and next offset it came to,
+        recorded in the lake with the source offsets (see streams.worker)."""
         orders: dict[tuple[str, str], OrderChange] = {}
         overrides = []
         erasures = []
@@ -129,6 +132,8 @@ class Pipeline:
             elif self.enrich.is_newer(change):  # replays and stale versions write nothing
                 self.enrich.apply_order(change, self.resolver)
                 orders[(change.source, change.key)] = change
+        if relayed is not None:
+            offsets[relayed[:2]] = (relayed[2], 0)
         output = self.resolver.drain()
         self.enrich.apply_lineage(output.lineage, self.resolver)
         features = self.enrich.rows(output.customers, self.resolver)

@@ -25,14 +25,14 @@ log = logging.getLogger("unify.worker")
 _child: dict = {}  # the child's settings, broker address and current pipeline
 
 
-def lake_offsets(lake) -> dict[tuple[str, int], int]:
-    return {tp: offset for tp, (offset, _, _) in read_checkpoints(lake).items()}
+def lake_offsets(lake, topics: list[str]) -> dict[tuple[str, int], int]:
+    return {tp: offset for tp, (offset, _, _) in read_checkpoints(lake).items() if tp[0] in topics}
 
 
 def catch_up(pipeline: Pipeline, bootstrap: str, target: dict[tuple[str, int], int]) -> int:
     """Process what `target` (offsets per topic-partition) has and the pipeline's lake has
     not: after a rebuild's switch, or a lake behind the consumer group. Returns the count."""
-    have = lake_offsets(pipeline.sink.lake)
+    have = lake_offsets(pipeline.sink.lake, [t for t, _ in target])
     behind = {tp: end for tp, end in target.items() if end > have.get(tp, 0)}
     done = 0
     for records in read_range(bootstrap, have, behind):
@@ -47,7 +47,7 @@ def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pi
         return pipeline
     log.warning("the dimension was rebuilt into %s; moving to it", settings.current_lake)
     fresh = Pipeline(settings, outbox=pipeline.outbox)
-    seen = catch_up(fresh, bootstrap, lake_offsets(pipeline.sink.lake))
+    seen = catch_up(fresh, bootstrap, lake_offsets(pipeline.sink.lake, settings.input_topics))
     log.warning("caught up %d events the rebuild had not seen", seen)
     return fresh
 
@@ -71,9 +71,9 @@ def _catch_up_to(target: dict[tuple[str, int], int]) -> int:
     return catch_up(_child["pipeline"], _child["bootstrap"], target)
 
 
-def _process(messages: list[Message]) -> BatchResult:
+def _process(messages: list[Message], relayed: tuple[str, int, int] | None) -> BatchResult:
     _child["pipeline"] = follow_version(_child["settings"], _child["bootstrap"], _child["pipeline"])
-    return _child["pipeline"].process(messages)
+    return _child["pipeline"].process(messages, relayed=relayed)
 
 
 class PipelineProcess:
@@ -89,8 +89,8 @@ class PipelineProcess:
         not; returns the count."""
         return self._pool.submit(_catch_up_to, target).result()
 
-    def submit(self, messages: list[Message]) -> Future:
-        return self._pool.submit(_process, messages)
+    def submit(self, messages: list[Message], relayed: tuple[str, int, int] | None = None) -> Future:
+        return self._pool.submit(_process, messages, relayed)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)

@@ -154,6 +154,12 @@ class Settings:
         return [s.topic for s in self.engine.sources] + [self.stream.overrides_topic]
 
     @property
+    def relay_topic(self) -> str:
+        """The one-partition topic through which every worker hands its share of the input to
+        the lake's single writer (see streams.worker)."""
+        return f"{self.stream.app_id}.relay"
+
+    @property
     def embedded(self) -> bool:
         return self.broker == "embedded"
 

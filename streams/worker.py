@@ -1,13 +1,18 @@
-"""The Faust worker: source topics -> Pipeline (core + Delta sink), in micro-batches.
+"""The Faust worker: source topics -> relay topic -> Pipeline (core + Delta sink).
 
-One agent with concurrency 1 feeds the single writer of the resolver shard, a Pipeline in a
-child process (see streams.pipeline_process). Events come from `take_events`, which acks them
-when the loop body returns; the body only adds them to a `Feed`, and the child takes all the
-feed holds each time it finishes a batch. So Faust gathers while the child writes, and a
-batch is as large as what arrived meanwhile: small under a light load (fresh), up to
-`batch_size` under a heavy one (fast). The consumer group's offsets can therefore run ahead
-of the lake by the events in flight; a worker that restarts processes that gap first
-(`catch_up`), so nothing is lost, and replays are idempotent.
+Workers with the same app id form one consumer group. Each takes its share of the source
+partitions in micro-batches (`take_events`) and forwards them to the relay topic, which has
+one partition: the worker that holds it is the lake's single writer, with the Pipeline in a
+child process (see streams.pipeline_process). Adding a worker spreads the consuming; the
+writer's partition moves to another worker when its worker goes, and that worker restores
+the state from the lake first.
+
+Nothing is acked before the next step holds it: a source batch once the relay has it, a relay
+batch once its commit is in the lake. A worker that dies leaves the unacked events to the
+next owner of their partitions, which sees a few again; replays are idempotent (the lake
+records the source offsets and the engine keeps the last version by source position). The
+writer takes everything waiting each time it finishes a batch: small batches under a light
+load (fresh), up to `batch_size` under a heavy one (fast).
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from sinks.warehouse import create_views
 from streams.broker import outage_file, reachable
 from streams.pipeline import Message
-from streams.pipeline_process import PipelineProcess
+from streams.pipeline_process import PipelineProcess, lake_offsets
+from streams.relay import batches, pack
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -39,6 +45,16 @@ def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> dict[tup
         return {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0}
     finally:
         consumer.close()
+
+
+def relay_holds_from(bootstrap: str, relay: str, start: int) -> bool:
+    """Whether the relay still has its records from `start` on, and at least one."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{relay}.watermarks"})
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(relay, 0), timeout=10)
+    finally:
+        consumer.close()
+    return low <= start < high
 
 
 class BrokerWatch:
@@ -87,32 +103,63 @@ class _Transport(faust_kafka.Transport):
     Consumer = _Consumer
 
 
-class Feed:
-    """Messages taken from the topics and not yet handed to the pipeline process, in order.
-    `put` waits while a full batch is already waiting, which holds the consumer back."""
-
-    def __init__(self, batch_size: int):
-        self.batch_size = batch_size
-        self._messages: list[Message] = []
-        self._changed = asyncio.Condition()
-
-    async def put(self, messages: list[Message]) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: len(self._messages) < self.batch_size)
-            self._messages.extend(messages)
-            self._changed.notify_all()
-
-    async def take(self) -> list[Message]:
-        """Everything waiting, up to a batch; waits for at least one message."""
-        async with self._changed:
-            await self._changed.wait_for(lambda: self._messages)
-            batch = self._messages[:self.batch_size]
-            del self._messages[:len(batch)]
-            self._changed.notify_all()
-            return batch
+# relay records the writer takes at once, and holds while it writes (each up to
+# relay.MAX_BYTES); a full buffer holds back this worker's consuming
+RELAY_BUFFER = 8
+WRITER_WAIT_SECONDS = 0.02  # what a light load waits before the writer takes a batch
 
 
-def build_app(settings: Settings, bootstrap: str, pipeline: PipelineProcess) -> faust.App:
+class Writer:
+    """The lake's single writer: a PipelineProcess while this worker holds the relay
+    partition. It starts (restoring the state from the lake) when the partition comes, and
+    is dropped when it goes, since another worker may write meanwhile."""
+
+    def __init__(self, settings: Settings, bootstrap: str):
+        self.settings, self.bootstrap = settings, bootstrap
+        self._pipeline: asyncio.Future | None = None
+
+    def start(self) -> None:
+        if self._pipeline is None:
+            self._pipeline = asyncio.get_running_loop().run_in_executor(None, self._start)
+
+    async def pipeline(self) -> tuple[PipelineProcess, int]:
+        """The pipeline, and the relay offset below which its lake has every record."""
+        self.start()
+        return await self._pipeline
+
+    def _start(self) -> tuple[PipelineProcess, int]:
+        settings, relay = self.settings, (self.settings.relay_topic, 0)
+        pipeline = PipelineProcess(settings, self.bootstrap)
+        committed = committed_offsets(self.bootstrap, settings.stream.app_id, settings.input_topics + [relay[0]])
+        relay_at = committed.pop(relay, None)
+        # The writer acks a relay record once its batch is in the lake, so the next one starts
+        # at or below the lake's relay offset, and skips up to it. With no offset committed
+        # the broker is a new one, whose relay starts again from zero.
+        done = lake_offsets(settings.current_lake, [relay[0]]).get(relay, 0) if relay_at is not None else 0
+        # Events the group has taken are in the relay or the lake, unless the relay lost
+        # them (its retention passed, or the topic was replaced): then read them again.
+        lost = not relay_holds_from(self.bootstrap, relay[0], relay_at or 0)
+        caught_up = pipeline.catch_up(committed if lost else {})  # restores the state first
+        if caught_up:
+            log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
+        create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
+        log.warning("this worker writes the lake %s", settings.lake)
+        return pipeline, done
+
+    async def stop(self) -> None:
+        """Close the pipeline once its batches are committed."""
+        if self._pipeline is not None:
+            (pipeline, _), self._pipeline = await self._pipeline, None
+            await asyncio.get_running_loop().run_in_executor(None, pipeline.close)
+            log.warning("another worker writes the lake now")
+
+    def close(self) -> None:
+        """At exit, after the last batch was handed over: wait for its commit."""
+        if self._pipeline is not None and self._pipeline.done() and not self._pipeline.exception():
+            self._pipeline.result()[0].close()
+
+
+def build_app(settings: Settings, bootstrap: str, writer: Writer) -> faust.App:
     stream = settings.stream
     app = faust.App(
         stream.app_id,
@@ -131,30 +178,43 @@ def build_app(settings: Settings, bootstrap: str, pipeline: PipelineProcess) -> 
     )
     app.transport = _Transport(app.conf.broker_consumer, app)
     sources = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
-    feed = Feed(stream.batch_size)
+    relay = app.topic(settings.relay_topic, key_serializer="raw", value_serializer="raw",
+                      partitions=1, maxsize=RELAY_BUFFER)
     watch = BrokerWatch(settings.lake, bootstrap)
 
     @app.timer(interval=2.0)
     async def watch_broker():
         await asyncio.get_running_loop().run_in_executor(None, watch.check)
 
-    @app.task
-    async def write():
-        while True:
-            batch = await feed.take()
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app, assigned, **kwargs):
+        log.warning("assigned %s", ", ".join(f"{t}[{p}]" for t, p in sorted(assigned)) or "nothing")
+        if any(tp.topic == settings.relay_topic for tp in assigned):
+            writer.start()
+        else:
+            await writer.stop()
+
+    @app.agent(sources, concurrency=1, name="forward")
+    async def forward(events_stream):
+        async for events in events_stream.take_events(stream.batch_size, within=stream.batch_seconds):
+            messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.value)
+                        for e in events]
+            sent = [await relay.send(value=record) for record in pack(messages)]
+            await asyncio.gather(*sent)  # acked only once the relay holds them
+
+    @app.agent(relay, concurrency=1, name="write")
+    async def write(relayed):
+        async for events in relayed.take_events(RELAY_BUFFER, within=WRITER_WAIT_SECONDS):
             try:
-                result = await asyncio.wrap_future(pipeline.submit(batch))
+                pipeline, done = await writer.pipeline()
+                records = [(e.message.offset, e.message.value) for e in events if e.message.offset >= done]
+                for messages, after in batches(records, stream.batch_size):
+                    result = await asyncio.wrap_future(pipeline.submit(messages, (settings.relay_topic, 0, after)))
+                    log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
+                             result.events, result.contacts, result.orders, result.dead_letters)
             except Exception:  # the pipeline process died or a batch failed: restart, catch up
                 log.exception("the pipeline failed; stopping the worker")
                 os._exit(1)
-            log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
-                     result.events, result.contacts, result.orders, result.dead_letters)
-
-    @app.agent(sources, concurrency=1, name="unify")
-    async def unify(events_stream):
-        async for events in events_stream.take_events(stream.batch_size, within=stream.batch_seconds):
-            await feed.put([Message(e.message.topic, e.message.partition, e.message.offset, e.message.value)
-                            for e in events])
 
     return app
 
@@ -164,19 +224,15 @@ def prepare_topics(settings: Settings, bootstrap: str) -> None:
     ensure_topics(bootstrap, settings.input_topics + [stream.dead_letter_topic, stream.lineage_topic,
                                                       stream.segment_events_topic],
                   stream.partitions, compacted=[stream.lineage_topic])
+    ensure_topics(bootstrap, [settings.relay_topic], 1)
 
 
 def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> None:
-    """Prepare topics, lake and views, restore state, then run until a signal stops it."""
+    """Prepare the topics, then run until a signal stops the worker."""
     prepare_topics(settings, bootstrap)
-    pipeline = PipelineProcess(settings, bootstrap)
+    writer = Writer(settings, bootstrap)
+    worker = faust.Worker(build_app(settings, bootstrap, writer), loglevel=loglevel, quiet=True)
     try:
-        caught_up = pipeline.catch_up(committed_offsets(bootstrap, settings.stream.app_id, settings.input_topics))
-        if caught_up:
-            log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
-        create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
-        app = build_app(settings, bootstrap, pipeline)
-        worker = faust.Worker(app, loglevel=loglevel, quiet=True)
         worker.execute_from_commandline()
     finally:
-        pipeline.close()  # the batches already handed over are committed to the lake
+        writer.close()

@@ -39,8 +39,10 @@ def test_kill_9_at_random_moments_changes_nothing(broker, make_config, tmp_path)
         before = committed_events(crashed)
         with running(["run", "-c", str(config)], tmp_path / f"w{kills}.log") as w:
             deadline = time.monotonic() + 90
-            while committed_events(crashed) == before and time.monotonic() < deadline:
+            while committed_events(crashed) <= before and time.monotonic() < deadline:
                 time.sleep(0.1)  # wait until it consumes, then kill it at a random moment
+            # (a restarted worker sees some relayed events again: the lake's offsets can step
+            # back for a batch before they pass where they were)
             assert committed_events(crashed) > before, "the worker made no progress"
             time.sleep(rnd.uniform(0.0, 1.0))
             w.send_signal(signal.SIGKILL)

@@ -1,0 +1,77 @@
+"""The relay topic's record format: a run of source messages, with their coordinates, in one
+Kafka record.
+
+Every worker forwards what it consumes from its share of the source partitions to the relay
+topic, which has one partition, so whichever worker holds it is the lake's single writer
+(see streams.worker). A record keeps each message's topic, partition, offset and exact bytes,
+so the writer's dead letters and its offsets in the lake name the source, not the relay.
+
+Layout: a version byte, a 4-byte big-endian header length, the header (JSON: the topics, then
+one `[topic index, partition, offset, length]` per message, length -1 for a tombstone), and
+the values back to back.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import orjson
+
+from streams.pipeline import Message
+
+VERSION = b"\x01"
+# under Kafka's default 1 MB record limit; one larger message still travels alone (it came
+# through a source topic with the same limit)
+MAX_BYTES = 512 * 1024
+
+
+def pack(messages: Iterable[Message], max_bytes: int = MAX_BYTES) -> Iterator[bytes]:
+    """The messages as relay records of at most about `max_bytes` each, in order."""
+    run: list[Message] = []
+    size = 0
+    for m in messages:
+        n = len(m.value) if m.value is not None else 0
+        if run and size + n > max_bytes:
+            yield _record(run)
+            run, size = [], 0
+        run.append(m)
+        size += n
+    if run:
+        yield _record(run)
+
+
+def _record(messages: list[Message]) -> bytes:
+    topics = {t: i for i, t in enumerate(dict.fromkeys(m.topic for m in messages))}
+    head = orjson.dumps([list(topics), [[topics[m.topic], m.partition, m.offset,
+                                         -1 if m.value is None else len(m.value)] for m in messages]])
+    return b"".join([VERSION, len(head).to_bytes(4, "big"), head,
+                     *(m.value for m in messages if m.value is not None)])
+
+
+def unpack(record: bytes) -> list[Message]:
+    if record[:1] != VERSION:
+        raise ValueError(f"not a relay record of version {VERSION[0]} (starts with {record[:1]!r})")
+    end = 5 + int.from_bytes(record[1:5], "big")
+    topics, rows = orjson.loads(record[5:end])
+    out = []
+    for topic, partition, offset, length in rows:
+        value = None
+        if length >= 0:
+            value, end = record[end:end + length], end + length
+        out.append(Message(topics[topic], partition, offset, value))
+    return out
+
+
+def batches(records: Iterable[tuple[int, bytes]], batch_size: int) -> Iterator[tuple[list[Message], int]]:
+    """Relay records, as (offset, record) in order, gathered whole into batches of at most
+    `batch_size` messages (a record is never split); each with the relay offset after it."""
+    batch: list[Message] = []
+    after = None
+    for offset, record in records:
+        messages = unpack(record)
+        if batch and len(batch) + len(messages) > batch_size:
+            yield batch, after
+            batch = []
+        batch = batch + messages
+        after = offset + 1
+    if after is not None:
+        yield batch, after

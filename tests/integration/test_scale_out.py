@@ -1,0 +1,76 @@
+"""Scale-out against a real broker: two workers with one app id share the source partitions;
+a worker that joins or dies mid-stream moves partitions, and the writer's role, without loss."""
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+
+import pytest
+
+from streams.demo import publish_world
+from streams.settings import load
+from streams.status import lag_report, wait_until_caught_up
+from tests.conftest import running
+from tests.integration.helpers import assert_as_if_uninterrupted
+from unify.synthetic import WorldSpec
+
+pytestmark = pytest.mark.integration
+
+
+def committed_events(settings) -> int:
+    return sum(r.committed for r in lag_report(settings.broker, settings.input_topics, settings.lake))
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def assignments(log) -> list[set[str]]:
+    """Each assignment a worker logged: its topic-partitions."""
+    return [set(re.findall(r"[\w.-]+\[\d+\]", line))
+            for line in log.read_text(errors="replace").splitlines() if "assigned " in line]
+
+
+def test_two_workers_share_the_partitions_and_a_dying_writer_loses_nothing(broker, make_config, tmp_path):
+    spec = WorldSpec(people=6000, seed=33)  # ~50,000 CDC events
+    config = make_config(broker.bootstrap, partitions=4, batch_size=2000, batch_seconds=0.3, session_timeout=3.0)
+    settings = load(config)
+    logs = {name: tmp_path / f"{name}.log" for name in ("a", "b")}
+    sources = {s.topic for s in settings.engine.sources}
+    relay = f"{settings.relay_topic}[0]"
+
+    def shared() -> bool:
+        """Both workers' latest assignments hold source partitions, and together all of them."""
+        latest = [assignments(log)[-1] if assignments(log) else set() for log in logs.values()]
+        held = [{tp for tp in a if tp.split("[")[0] in sources} for a in latest]
+        return all(held) and not held[0] & held[1] and len(held[0] | held[1]) == 4 * len(sources)
+
+    def writes(log) -> bool:
+        return any(relay in a for a in assignments(log)[-1:])
+
+    # CDC keeps arriving, at about 2,500 events/s, while workers come and go
+    publisher = threading.Thread(target=publish_world, args=(settings, broker.bootstrap, spec),
+                                 kwargs={"on_sent": lambda n: time.sleep(n / 2500)}, daemon=True)
+    with running(["run", "-c", str(config)], logs["a"]) as a:
+        publisher.start()
+        wait_for(lambda: committed_events(settings) > 0, 120, "the first worker to commit")
+        with running(["run", "-c", str(config)], logs["b"]) as b:  # joins mid-stream
+            wait_for(shared, 60, "the two workers to share the source partitions")
+            during = committed_events(settings)
+            wait_for(lambda: committed_events(settings) > during, 60, "progress with two workers")
+            writer, survivor = (a, logs["b"]) if writes(logs["a"]) else (b, logs["a"])
+            assert publisher.is_alive(), "the stream ended before the writer died"
+            started = survivor.read_text().count("this worker writes the lake")
+            writer.send_signal(signal.SIGKILL)  # the writer dies mid-stream, its child with it
+            writer.wait()
+            publisher.join()
+            wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=300)
+            # the survivor took the writer's partition and restored the state from the lake
+            assert writes(survivor) and survivor.read_text().count("this worker writes the lake") > started
+
+    assert_as_if_uninterrupted(settings, config, tmp_path, spec)
