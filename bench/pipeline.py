@@ -40,7 +40,10 @@ def _percentiles(values: list[float]) -> dict:
 
 
 def _settings(base: Settings, workdir: Path, bootstrap: str) -> tuple[Settings, Path]:
-    data = base.with_overrides(bootstrap=bootstrap, lake=workdir / "lake").dump()
+    """The config on a lake of its own, with an app id of its own, on topics of 2 partitions
+    (so that two workers can share them)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = base.with_overrides(bootstrap=bootstrap, lake=workdir / "lake", partitions=2).dump()
     data["stream"]["app_id"] = f"bench-{workdir.name}"
     config = workdir / "unify.yaml"
     config.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -94,8 +97,10 @@ def transport_ceiling(bootstrap: str, topics: list[str], total: int) -> float:
     return (seen - first) / (last - started) if last and last > started else float("nan")
 
 
-def live_throughput(settings: Settings, config: Path, workdir: Path, total: int) -> dict:
-    worker = Worker(config, workdir / "worker.log")
+def live_throughput(settings: Settings, config: Path, workdir: Path, total: int, workers: int = 1) -> dict:
+    """The topics' `total` events through `workers` workers (one consumer group) into an
+    empty lake; peak memory is the workers' and their pipeline processes', summed."""
+    running = [Worker(config, workdir / f"worker{n or ''}.log") for n in range(workers)]
     started = time.perf_counter()
     first = None
     try:
@@ -106,15 +111,16 @@ def live_throughput(settings: Settings, config: Path, workdir: Path, total: int)
                 first = (now, done)
             if done >= total:
                 break
-            if worker.proc.poll() is not None or now - started > 3600:
-                raise RuntimeError(f"worker stopped or timed out; see {workdir / 'worker.log'}")
+            if any(w.proc.poll() is not None for w in running) or now - started > 3600:
+                raise RuntimeError(f"a worker stopped or timed out; see {workdir}/worker*.log")
             time.sleep(0.2)
-        peak = worker.peak_rss()
+        peak = sum(w.peak_rss() for w in running)
     finally:
-        worker.stop()
+        for w in running:
+            w.stop()
     ended = time.perf_counter()
     steady = (total - first[1]) / (ended - first[0]) if ended > first[0] else None
-    return {"events": total, "seconds_end_to_end": round(ended - started, 1),
+    return {"workers": workers, "events": total, "seconds_end_to_end": round(ended - started, 1),
             "events_per_s_end_to_end": round(total / (ended - started)),
             "events_per_s_steady": round(steady) if steady else None, "peak_rss_bytes": peak}
 
@@ -218,6 +224,11 @@ def run_pipeline(base: Settings, people: int, rates: list[int], workdir: Path, l
         log(f"  live: {live['events_per_s_steady']:,} events/s steady ({live['ratio_to_ceiling']:.1%} of the ceiling), "
             f"{live['events_per_s_end_to_end']:,}/s end to end, peak RSS {live['peak_rss_bytes'] / 2**20:,.0f} MiB "
             f"({live['bytes_per_source_record']:,} B per source record)")
+        two_settings, two_config = _settings(base, workdir / "two-workers", broker.bootstrap)
+        two = live_throughput(two_settings, two_config, workdir / "two-workers", total, workers=2)
+        two["ratio_to_one_worker"] = round(two["events_per_s_steady"] / live["events_per_s_steady"], 3)
+        log(f"  live, two workers: {two['events_per_s_steady']:,} events/s steady "
+            f"({two['ratio_to_one_worker']:.2f} x one worker), peak RSS {two['peak_rss_bytes'] / 2**20:,.0f} MiB")
         fresh = {}
         for rate in rates:
             fresh[str(rate)] = freshness(settings, config, workdir, spec, rate)
@@ -227,7 +238,7 @@ def run_pipeline(base: Settings, people: int, rates: list[int], workdir: Path, l
         log("  queries, live lake: " + ", ".join(f"{k} p99 {v['p99']} ms" for k, v in queries.items() if isinstance(v, dict)))
         rebuilt, compacted = rebuild_and_query(settings, config, workdir, log)
     return {"people": people, "events": total, "transport_ceiling_events_per_s": round(ceiling),
-            "live": live, "freshness": fresh, "queries": queries, "rebuild": rebuilt,
+            "live": live, "live_two_workers": two, "freshness": fresh, "queries": queries, "rebuild": rebuilt,
             "queries_compacted": compacted, "source_records": source_records, "customers": records}
 
 

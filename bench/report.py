@@ -56,6 +56,13 @@ def markdown(data: dict) -> str:
                          f"{live['events_per_s_steady']:,} | {live['ratio_to_ceiling']:.1%} | "
                          f"{live['events_per_s_end_to_end']:,} | {live['peak_rss_bytes'] / 2**20:,.0f} MiB | "
                          f"{live['bytes_per_source_record']:,} |")
+        lines += ["", "| people | live ev/s, one worker | two workers | ratio | peak RSS, two workers |",
+                  "|---|---|---|---|---|"]
+        for r in rows:
+            if "live_two_workers" in r:
+                two = r["live_two_workers"]
+                lines.append(f"| {r['people']:,} | {r['live']['events_per_s_steady']:,} | {two['events_per_s_steady']:,} | "
+                             f"{two['ratio_to_one_worker']:.2f} | {two['peak_rss_bytes'] / 2**20:,.0f} MiB |")
         lines += ["", "| people | offered ev/s | freshness p50 | p95 | p99 |", "|---|---|---|---|---|"]
         for r in rows:
             for rate, f in r["freshness"].items():

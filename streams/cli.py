@@ -41,11 +41,13 @@ def one_line_errors(fn):
     return wrapper
 
 
-def _settings(config_path: str, lake: str | None = None, bootstrap: str | None = None):
+def _settings(config_path: str, lake: str | None = None, bootstrap: str | None = None,
+              partitions: int | None = None):
     from streams.settings import load
     settings = load(config_path)
-    if lake or bootstrap:
-        settings = settings.with_overrides(bootstrap=bootstrap, lake=Path(lake) if lake else None)
+    if lake or bootstrap or partitions:
+        settings = settings.with_overrides(bootstrap=bootstrap, lake=Path(lake) if lake else None,
+                                           partitions=partitions)
     return settings
 
 
@@ -89,15 +91,26 @@ def broker(port):
 @CONFIG
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers (overrides broker.bootstrap).")
 @click.option("--lake", default=None, type=click.Path(file_okay=False), help="Override the lake path.")
+@click.option("--partitions", default=None, type=click.IntRange(min=1),
+              help="Partitions of the topics the worker creates (overrides stream.partitions).")
 @click.option("--log-level", default="warn", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
 @one_line_errors
-def run(config_path, bootstrap, lake, log_level):
-    """Start the worker. With broker.bootstrap: embedded it starts the embedded broker too."""
-    from streams.broker import EmbeddedBroker, clear_address, publish_address
+def run(config_path, bootstrap, lake, partitions, log_level):
+    """Start a worker. Workers of one config share the work. With broker.bootstrap: embedded
+    the first starts the embedded broker, and the others join it."""
+    from streams.broker import BrokerError, EmbeddedBroker, clear_address, publish_address, reachable, resolve_bootstrap
     from streams.worker import run_worker
-    settings = _settings(config_path, lake, bootstrap)
+    settings = _settings(config_path, lake, bootstrap, partitions)
     if not settings.embedded:
         run_worker(settings, settings.broker, log_level)
+        return
+    try:
+        started = resolve_bootstrap(settings.broker, settings.lake)
+    except BrokerError:
+        started = None
+    if started and reachable(started):
+        click.echo(f"joining the embedded broker on {started}, started by this lake's first worker", err=True)
+        run_worker(settings, started, log_level)
         return
     with EmbeddedBroker() as b:
         publish_address(settings.lake, b)

@@ -163,10 +163,13 @@ class Settings:
     def embedded(self) -> bool:
         return self.broker == "embedded"
 
-    def with_overrides(self, bootstrap: str | None = None, lake: Path | None = None) -> "Settings":
+    def with_overrides(self, bootstrap: str | None = None, lake: Path | None = None,
+                       partitions: int | None = None) -> "Settings":
         data = self.dump()
         if bootstrap:
             data["broker"]["bootstrap"] = bootstrap
+        if partitions:
+            data["stream"]["partitions"] = partitions
         if lake is not None and Path(lake).resolve() != self.lake:
             data["lake"] = str(Path(lake).resolve())
             data["warehouse"] = None  # a different lake gets its own warehouse beside it

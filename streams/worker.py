@@ -117,17 +117,27 @@ class Writer:
     def __init__(self, settings: Settings, bootstrap: str):
         self.settings, self.bootstrap = settings, bootstrap
         self._pipeline: asyncio.Future | None = None
+        self._done = 0  # the relay offset below which the lake has every record
 
     def start(self) -> None:
         if self._pipeline is None:
             self._pipeline = asyncio.get_running_loop().run_in_executor(None, self._start)
 
-    async def pipeline(self) -> tuple[PipelineProcess, int]:
-        """The pipeline, and the relay offset below which its lake has every record."""
+    async def pipeline(self) -> PipelineProcess:
         self.start()
         return await self._pipeline
 
-    def _start(self) -> tuple[PipelineProcess, int]:
+    def unseen(self, records: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """The relay records, as (offset, record), less those the lake already has: only
+        the first ones after a start can be."""
+        if not self._done:
+            return records
+        kept = [(offset, record) for offset, record in records if offset >= self._done]
+        if kept:
+            self._done = 0
+        return kept
+
+    def _start(self) -> PipelineProcess:
         settings, relay = self.settings, (self.settings.relay_topic, 0)
         pipeline = PipelineProcess(settings, self.bootstrap)
         committed = committed_offsets(self.bootstrap, settings.stream.app_id, settings.input_topics + [relay[0]])
@@ -135,7 +145,7 @@ class Writer:
         # The writer acks a relay record once its batch is in the lake, so the next one starts
         # at or below the lake's relay offset, and skips up to it. With no offset committed
         # the broker is a new one, whose relay starts again from zero.
-        done = lake_offsets(settings.current_lake, [relay[0]]).get(relay, 0) if relay_at is not None else 0
+        self._done = lake_offsets(settings.current_lake, [relay[0]]).get(relay, 0) if relay_at is not None else 0
         # Events the group has taken are in the relay or the lake, unless the relay lost
         # them (its retention passed, or the topic was replaced): then read them again.
         lost = not relay_holds_from(self.bootstrap, relay[0], relay_at or 0)
@@ -144,19 +154,19 @@ class Writer:
             log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
         create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
         log.warning("this worker writes the lake %s", settings.lake)
-        return pipeline, done
+        return pipeline
 
     async def stop(self) -> None:
         """Close the pipeline once its batches are committed."""
         if self._pipeline is not None:
-            (pipeline, _), self._pipeline = await self._pipeline, None
+            pipeline, self._pipeline = await self._pipeline, None
             await asyncio.get_running_loop().run_in_executor(None, pipeline.close)
             log.warning("another worker writes the lake now")
 
     def close(self) -> None:
         """At exit, after the last batch was handed over: wait for its commit."""
         if self._pipeline is not None and self._pipeline.done() and not self._pipeline.exception():
-            self._pipeline.result()[0].close()
+            self._pipeline.result().close()
 
 
 def build_app(settings: Settings, bootstrap: str, writer: Writer) -> faust.App:
@@ -206,8 +216,8 @@ def build_app(settings: Settings, bootstrap: str, writer: Writer) -> faust.App:
     async def write(relayed):
         async for events in relayed.take_events(RELAY_BUFFER, within=WRITER_WAIT_SECONDS):
             try:
-                pipeline, done = await writer.pipeline()
-                records = [(e.message.offset, e.message.value) for e in events if e.message.offset >= done]
+                pipeline = await writer.pipeline()
+                records = writer.unseen([(e.message.offset, e.message.value) for e in events])
                 for messages, after in batches(records, stream.batch_size):
                     result = await asyncio.wrap_future(pipeline.submit(messages, (settings.relay_topic, 0, after)))
                     log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
