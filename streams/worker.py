@@ -2,10 +2,10 @@
 
 Workers with the same app id form one consumer group. Each takes its share of the source
 partitions in micro-batches (`take_events`) and forwards them to the relay topic, which has
-one partition: the worker that holds it is the lake's single writer, with the Pipeline in a
-child process (see streams.pipeline_process). Adding a worker spreads the consuming; the
-writer's partition moves to another worker when its worker goes, and that worker restores
-the state from the lake first.
+one partition, read by a group of its own: the worker that holds it is the lake's single
+writer (`Writer`), with the Pipeline in a child process (see streams.pipeline_process).
+Adding a worker spreads the consuming; the relay partition moves to another worker when its
+worker goes, and that worker restores the state from the lake first.
 
 Nothing is acked before the next step holds it: a source batch once the relay has it, a relay
 batch once its commit is in the lake. A worker that dies leaves the unacked events to the
@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 import time
 
 import faust
@@ -45,16 +46,6 @@ def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> dict[tup
         return {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0}
     finally:
         consumer.close()
-
-
-def relay_holds_from(bootstrap: str, relay: str, start: int) -> bool:
-    """Whether the relay still has its records from `start` on, and at least one."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{relay}.watermarks"})
-    try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(relay, 0), timeout=10)
-    finally:
-        consumer.close()
-    return low <= start < high
 
 
 class BrokerWatch:
@@ -103,29 +94,62 @@ class _Transport(faust_kafka.Transport):
     Consumer = _Consumer
 
 
-# relay records the writer takes at once, and holds while it writes (each up to
-# relay.MAX_BYTES); a full buffer holds back this worker's consuming
-RELAY_BUFFER = 8
+RELAY_BUFFER = 64  # relay records (each up to relay.MAX_BYTES) the writer takes at most at once
 WRITER_WAIT_SECONDS = 0.02  # what a light load waits before the writer takes a batch
 
 
 class Writer:
-    """The lake's single writer: a PipelineProcess while this worker holds the relay
-    partition. It starts (restoring the state from the lake) when the partition comes, and
-    is dropped when it goes, since another worker may write meanwhile."""
+    """The lake's single writer, on a thread of its own: a consumer of the relay topic in the
+    group `<app_id>.writer`, which gives the topic's one partition to one worker. That worker
+    starts a PipelineProcess (restoring the state from the lake), hands it everything the
+    relay holds each time it finishes a batch, and commits the relay offset once the batch is
+    in the lake. When the partition moves to another worker, the pipeline closes: the other
+    worker writes meanwhile, and this one's state goes stale.
+
+    Apart from Faust's consumer, so that relay records never queue behind source events."""
 
     def __init__(self, settings: Settings, bootstrap: str):
         self.settings, self.bootstrap = settings, bootstrap
-        self._pipeline: asyncio.Future | None = None
+        self.relay = TopicPartition(settings.relay_topic, 0)
+        self.pipeline: PipelineProcess | None = None
         self._done = 0  # the relay offset below which the lake has every record
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
 
     def start(self) -> None:
-        if self._pipeline is None:
-            self._pipeline = asyncio.get_running_loop().run_in_executor(None, self._start)
+        self._thread.start()
 
-    async def pipeline(self) -> PipelineProcess:
-        self.start()
-        return await self._pipeline
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and leave the group."""
+        self._stopping.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        stream = self.settings.stream
+        consumer = Consumer({
+            "bootstrap.servers": self.bootstrap, "group.id": f"{stream.app_id}.writer",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "cooperative-sticky",  # a joining worker leaves it be
+            "session.timeout.ms": int(stream.session_timeout * 1000), "heartbeat.interval.ms": 1000,
+            "max.poll.interval.ms": 3_600_000,  # a restore from a large lake takes minutes
+            "fetch.wait.max.ms": FETCH_MAX_WAIT_MS, "queued.max.messages.kbytes": 16_384})
+        try:
+            consumer.subscribe([self.relay.topic], on_assign=self._assigned, on_revoke=self._revoked,
+                               on_lost=self._revoked)
+            while not self._stopping.is_set():
+                polled = consumer.consume(RELAY_BUFFER, WRITER_WAIT_SECONDS)
+                records = self.unseen([(m.offset(), m.value()) for m in polled if m.error() is None])
+                for messages, after in batches(records, stream.batch_size):
+                    result = self.pipeline.submit(messages, (self.relay.topic, 0, after)).result()
+                    consumer.commit(offsets=[TopicPartition(self.relay.topic, 0, after)], asynchronous=False)
+                    log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
+                             result.events, result.contacts, result.orders, result.dead_letters)
+            consumer.close()  # leaves the group, so the partition moves at once
+        except Exception:  # the pipeline process died or a batch failed: restart, catch up
+            log.exception("the writer failed; stopping the worker")
+            os._exit(1)
+        finally:
+            self._close()
 
     def unseen(self, records: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         """The relay records, as (offset, record), less those the lake already has: only
@@ -137,39 +161,42 @@ class Writer:
             self._done = 0
         return kept
 
-    def _start(self) -> PipelineProcess:
-        settings, relay = self.settings, (self.settings.relay_topic, 0)
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if not partitions or self.pipeline is not None:
+            return
+        settings = self.settings
         pipeline = PipelineProcess(settings, self.bootstrap)
-        committed = committed_offsets(self.bootstrap, settings.stream.app_id, settings.input_topics + [relay[0]])
-        relay_at = committed.pop(relay, None)
-        # The writer acks a relay record once its batch is in the lake, so the next one starts
-        # at or below the lake's relay offset, and skips up to it. With no offset committed
-        # the broker is a new one, whose relay starts again from zero.
-        self._done = lake_offsets(settings.current_lake, [relay[0]]).get(relay, 0) if relay_at is not None else 0
+        relay_at = consumer.committed([self.relay], timeout=10)[0].offset
+        # The writer commits a relay offset once its batch is in the lake, so the next one
+        # starts at or below the lake's relay offset, and skips up to it. With no offset
+        # committed the broker is a new one, whose relay starts again from zero.
+        self._done = lake_offsets(settings.current_lake, [self.relay.topic]).get(
+            (self.relay.topic, 0), 0) if relay_at >= 0 else 0
         # Events the group has taken are in the relay or the lake, unless the relay lost
         # them (its retention passed, or the topic was replaced): then read them again.
-        lost = not relay_holds_from(self.bootstrap, relay[0], relay_at or 0)
-        caught_up = pipeline.catch_up(committed if lost else {})  # restores the state first
+        low, high = consumer.get_watermark_offsets(self.relay, timeout=10)
+        lost = not low <= max(relay_at, 0) < high
+        caught_up = pipeline.catch_up(committed_offsets(self.bootstrap, settings.stream.app_id, settings.input_topics)
+                                      if lost else {})  # restores the state first
         if caught_up:
             log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
         create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
+        self.pipeline = pipeline
         log.warning("this worker writes the lake %s", settings.lake)
-        return pipeline
 
-    async def stop(self) -> None:
-        """Close the pipeline once its batches are committed."""
-        if self._pipeline is not None:
-            pipeline, self._pipeline = await self._pipeline, None
-            await asyncio.get_running_loop().run_in_executor(None, pipeline.close)
-            log.warning("another worker writes the lake now")
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if partitions and self.pipeline is not None:
+            self._close()
+            if not self._stopping.is_set():
+                log.warning("another worker writes the lake now")
 
-    def close(self) -> None:
-        """At exit, after the last batch was handed over: wait for its commit."""
-        if self._pipeline is not None and self._pipeline.done() and not self._pipeline.exception():
-            self._pipeline.result().close()
+    def _close(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline = None
 
 
-def build_app(settings: Settings, bootstrap: str, writer: Writer) -> faust.App:
+def build_app(settings: Settings, bootstrap: str) -> faust.App:
     stream = settings.stream
     app = faust.App(
         stream.app_id,
@@ -188,8 +215,7 @@ def build_app(settings: Settings, bootstrap: str, writer: Writer) -> faust.App:
     )
     app.transport = _Transport(app.conf.broker_consumer, app)
     sources = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
-    relay = app.topic(settings.relay_topic, key_serializer="raw", value_serializer="raw",
-                      partitions=1, maxsize=RELAY_BUFFER)
+    relay = app.topic(settings.relay_topic, key_serializer="raw", value_serializer="raw", partitions=1)
     watch = BrokerWatch(settings.lake, bootstrap)
 
     @app.timer(interval=2.0)
@@ -199,10 +225,6 @@ def build_app(settings: Settings, bootstrap: str, writer: Writer) -> faust.App:
     @app.on_partitions_assigned.connect
     async def on_assigned(app, assigned, **kwargs):
         log.warning("assigned %s", ", ".join(f"{t}[{p}]" for t, p in sorted(assigned)) or "nothing")
-        if any(tp.topic == settings.relay_topic for tp in assigned):
-            writer.start()
-        else:
-            await writer.stop()
 
     @app.agent(sources, concurrency=1, name="forward")
     async def forward(events_stream):
@@ -211,20 +233,6 @@ def build_app(settings: Settings, bootstrap: str, writer: Writer) -> faust.App:
                         for e in events]
             sent = [await relay.send(value=record) for record in pack(messages)]
             await asyncio.gather(*sent)  # acked only once the relay holds them
-
-    @app.agent(relay, concurrency=1, name="write")
-    async def write(relayed):
-        async for events in relayed.take_events(RELAY_BUFFER, within=WRITER_WAIT_SECONDS):
-            try:
-                pipeline = await writer.pipeline()
-                records = writer.unseen([(e.message.offset, e.message.value) for e in events])
-                for messages, after in batches(records, stream.batch_size):
-                    result = await asyncio.wrap_future(pipeline.submit(messages, (settings.relay_topic, 0, after)))
-                    log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
-                             result.events, result.contacts, result.orders, result.dead_letters)
-            except Exception:  # the pipeline process died or a batch failed: restart, catch up
-                log.exception("the pipeline failed; stopping the worker")
-                os._exit(1)
 
     return app
 
@@ -241,8 +249,8 @@ def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> No
     """Prepare the topics, then run until a signal stops the worker."""
     prepare_topics(settings, bootstrap)
     writer = Writer(settings, bootstrap)
-    worker = faust.Worker(build_app(settings, bootstrap, writer), loglevel=loglevel, quiet=True)
+    writer.start()
     try:
-        worker.execute_from_commandline()
+        faust.Worker(build_app(settings, bootstrap), loglevel=loglevel, quiet=True).execute_from_commandline()
     finally:
-        writer.close()
+        writer.stop()  # the batch in hand is committed to the lake
