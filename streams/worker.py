@@ -226,6 +226,11 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
     async def watch_broker():
         await asyncio.get_running_loop().run_in_executor(None, watch.check)
 
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app, revoked, **kwargs):
+        if revoked:
+            log.warning("rebalancing: a worker joined or left the group")
+
     @app.on_partitions_assigned.connect
     async def on_assigned(app, assigned, **kwargs):
         log.warning("assigned %s", ", ".join(f"{t}[{p}]" for t, p in sorted(assigned)) or "nothing")
