@@ -127,8 +127,8 @@ def live_throughput(settings: Settings, config: Path, workdir: Path, total: int,
 
 def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, rate: int,
               seconds: float = 20.0) -> dict:
-    """Produce contact updates at `rate` events/s; each event's latency is the time until a
-    DuckDB query over the views shows its offset committed."""
+    """Produce contact updates at `rate` events/s, all to partition 0; each event's latency is
+    the time until a DuckDB query over the views shows its offset committed."""
     source = settings.engine.source("crm_contacts")
     rows = [env["after"] for name, env in generate(WorldSpec(people=min(spec.people, 3000), seed=spec.seed))
             if name == "crm_contacts" and env["after"]]
@@ -141,7 +141,7 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the worker is up once it commits a probe
             prod.produce(source.topic, json.dumps({"op": "u", "before": rows[0], "after": rows[0],
-                         "source": {"ts_ms": 2_000_000_000_000, "lsn": 10**12}}).encode())
+                         "source": {"ts_ms": 2_000_000_000_000, "lsn": 10**12}}).encode(), partition=0)
             prod.flush(5)
             if _committed(settings) > before:
                 break
@@ -155,7 +155,7 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
                 row = rows[n % len(rows)]
                 env = {"op": "u", "before": row, "after": {**row, "city": f"probe {n}"},
                        "source": {"ts_ms": 2_000_000_000_000 + n, "lsn": 10**12 + n}}
-                prod.produce(source.topic, json.dumps(env).encode())
+                prod.produce(source.topic, json.dumps(env).encode(), partition=0)
                 sent[base + n] = time.perf_counter()
                 n += 1
                 prod.poll(0)
@@ -173,8 +173,9 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
         con = connect(settings.warehouse, read_only=True)
         try:
             while time.monotonic() < con_deadline:
-                committed = con.execute("SELECT next_offset FROM ingest_checkpoints WHERE topic = ?",
-                                        [source.topic]).fetchone()
+                committed = con.execute(
+                    'SELECT next_offset FROM ingest_checkpoints WHERE topic = ? AND "partition" = 0',
+                    [source.topic]).fetchone()
                 now = time.perf_counter()
                 if committed:
                     visible = [o for o in list(sent) if o < committed[0] and o not in seen]
