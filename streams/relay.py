@@ -19,17 +19,19 @@ import orjson
 from streams.pipeline import Message
 
 VERSION = b"\x01"
-# under Kafka's default 1 MB record limit; one larger message still travels alone (it came
-# through a source topic with the same limit)
+# under Kafka's default 1 MB record limit; one larger message still travels alone (the
+# relay topic takes records as large as the largest event, see streams.worker)
 MAX_BYTES = 512 * 1024
+HEADER_BYTES = 48  # at most, per message: its entry in the header
 
 
 def pack(messages: Iterable[Message], max_bytes: int = MAX_BYTES) -> Iterator[bytes]:
-    """The messages as relay records of at most about `max_bytes` each, in order."""
+    """The messages as relay records of at most `max_bytes` each (a larger message alone in
+    one), in order."""
     run: list[Message] = []
     size = 0
     for m in messages:
-        n = len(m.value) if m.value is not None else 0
+        n = HEADER_BYTES + (len(m.value) if m.value is not None else 0)
         if run and size + n > max_bytes:
             yield _record(run)
             run, size = [], 0

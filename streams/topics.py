@@ -14,10 +14,12 @@ from streams.broker import BrokerError
 
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 1,
-                  compacted: Iterable[str] = ()) -> None:
+                  compacted: Iterable[str] = (), config: dict[str, str] | None = None) -> None:
+    """Create the topics that do not exist yet, with `config` (and compaction for those in
+    `compacted`)."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     compacted = set(compacted)
-    wanted = [NewTopic(t, partitions, 1, config={"cleanup.policy": "compact"} if t in compacted else {})
+    wanted = [NewTopic(t, partitions, 1, config={**(config or {}), **({"cleanup.policy": "compact"} if t in compacted else {})})
               for t in dict.fromkeys(topics)]
     for topic, future in admin.create_topics(wanted, request_timeout=15).items():
         try:
