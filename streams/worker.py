@@ -110,7 +110,8 @@ class Writer:
     in the lake. When the partition moves to another worker, the pipeline closes: the other
     worker writes meanwhile, and this one's state goes stale.
 
-    Apart from Faust's consumer, so that relay records never queue behind source events."""
+    Its consumer is its own, apart from Faust's, so that relay records never queue behind
+    source events."""
 
     def __init__(self, settings: Settings, bootstrap: str):
         self.settings, self.bootstrap = settings, bootstrap
