@@ -82,7 +82,7 @@ def test_generate_then_resolve_files_then_query(tmp_path, make_config):
                             "SELECT count(*) AS n FROM dim_customer").stdout)["n"] == summary["customers"]
 
 
-def test_run_embedded_then_produce_and_status_wait(tmp_path, make_config):
+def test_run_embedded_then_produce_and_status_wait_with_a_second_worker(tmp_path, make_config):
     config = make_config()  # broker.bootstrap: embedded
     files = tmp_path / "world"
     assert unify("generate", "--people", "200", "--out", str(files)).returncode == 0
@@ -93,11 +93,16 @@ def test_run_embedded_then_produce_and_status_wait(tmp_path, make_config):
                 break
             time.sleep(0.1)
         broker_pid = json.loads(runtime_file(lake).read_text())["broker_pid"]
-        for source in ("crm_contacts", "pos_customers", "pos_tickets"):
-            p = unify("produce", "-c", str(config), "--source", source, str(files / f"{source}.jsonl"))
-            assert p.returncode == 0, p.stderr
-        status = unify("status", "-c", str(config), "--wait", "--timeout", "180")
-        assert status.returncode == 0, status.stderr
+        # a second worker of the same lake joins the first one's broker, and leaves it running
+        with running(["run", "-c", str(config)], tmp_path / "second.log") as second:
+            for source in ("crm_contacts", "pos_customers", "pos_tickets"):
+                p = unify("produce", "-c", str(config), "--source", source, str(files / f"{source}.jsonl"))
+                assert p.returncode == 0, p.stderr
+            status = unify("status", "-c", str(config), "--wait", "--timeout", "180")
+            assert status.returncode == 0, status.stderr
+            assert second.poll() is None
+            assert "joining the embedded broker" in (tmp_path / "second.log").read_text()
+        assert json.loads(runtime_file(lake).read_text())["broker_pid"] == broker_pid
         assert "lag" in status.stdout
         n = unify("sql", "-c", str(config), "--format", "csv", "SELECT count(*) AS n FROM customer_links")
         assert int(n.stdout.splitlines()[1]) > 0
