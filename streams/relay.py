@@ -25,6 +25,12 @@ MAX_BYTES = 512 * 1024
 HEADER_BYTES = 48  # at most, per message: its entry in the header
 
 
+def max_record_bytes(max_event_bytes: int) -> int:
+    """The largest relay record: a run of messages, or one event as large as the sources
+    may carry (larger ones are dead-lettered, with their bytes), with room for the header."""
+    return max(MAX_BYTES, max_event_bytes) + 64 * 1024
+
+
 def pack(messages: Iterable[Message], max_bytes: int = MAX_BYTES) -> Iterator[bytes]:
     """The messages as relay records of at most `max_bytes` each (a larger message alone in
     one), in order."""

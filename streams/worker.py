@@ -31,7 +31,7 @@ from sinks.warehouse import create_views
 from streams.broker import outage_file, reachable
 from streams.pipeline import Message
 from streams.pipeline_process import PipelineProcess, lake_offsets
-from streams.relay import MAX_BYTES, batches, pack
+from streams.relay import batches, max_record_bytes, pack
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -94,7 +94,7 @@ class _Transport(faust_kafka.Transport):
     Consumer = _Consumer
 
 
-RELAY_BUFFER = 64  # relay records (each up to MAX_BYTES) the writer takes at most at once
+RELAY_BUFFER = 64  # relay records (each up to relay.MAX_BYTES) the writer takes at most at once
 WRITER_WAIT_SECONDS = 0.02  # what a light load waits before the writer takes a batch
 # The relay's fetch wait is shorter than the source topics' (FETCH_MAX_WAIT_MS): every event
 # passes this second hop, and the embedded broker holds a fetch for its whole wait. Idle,
@@ -217,7 +217,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, stream.batch_size * 2),
-        producer_max_request_size=relay_record_bytes(settings),
+        producer_max_request_size=max_record_bytes(settings.stream.max_event_bytes),
     )
     app.transport = _Transport(app.conf.broker_consumer, app)
     sources = app.topic(*settings.input_topics, key_serializer="raw", value_serializer="raw")
@@ -253,13 +253,7 @@ def prepare_topics(settings: Settings, bootstrap: str) -> None:
     ensure_topics(bootstrap, settings.input_topics + [stream.dead_letter_topic, stream.lineage_topic,
                                                       stream.segment_events_topic],
                   stream.partitions, compacted=[stream.lineage_topic])
-    ensure_topics(bootstrap, [settings.relay_topic], 1, config={"max.message.bytes": str(relay_record_bytes(settings))})
-
-
-def relay_record_bytes(settings: Settings) -> int:
-    """The largest relay record: a run of messages, or one event as large as the sources
-    may carry (larger ones are dead-lettered, with their bytes), with room for the header."""
-    return max(MAX_BYTES, settings.stream.max_event_bytes) + 64 * 1024
+    ensure_topics(bootstrap, [settings.relay_topic], 1, config={"max.message.bytes": str(max_record_bytes(settings.stream.max_event_bytes))})
 
 
 def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warn") -> None:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from streams.backfill import resolve_files
 from streams.settings import load
+from streams.status import lag_report
 from tests.conftest import query
 from unify.synthetic import generate, write_jsonl
+
+
+def committed_events(settings) -> int:
+    """Source events the lake records as applied, over every topic-partition."""
+    return sum(r.committed for r in lag_report(settings.broker, settings.input_topics, settings.lake))
 
 
 def dimension(settings):

@@ -18,14 +18,10 @@ from streams.settings import load
 from streams.status import lag_report, wait_until_caught_up
 from streams.topics import produce_all, producer
 from tests.conftest import ROOT, query, running
-from tests.integration.helpers import assert_as_if_uninterrupted, known_customer
+from tests.integration.helpers import assert_as_if_uninterrupted, committed_events, known_customer
 from unify.synthetic import WorldSpec
 
 pytestmark = pytest.mark.integration
-
-
-def committed_events(settings):
-    return sum(r.committed for r in lag_report(settings.broker, settings.input_topics, settings.lake))
 
 
 def test_kill_9_at_random_moments_changes_nothing(broker, make_config, tmp_path):

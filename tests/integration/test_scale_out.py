@@ -11,16 +11,12 @@ import pytest
 
 from streams.demo import publish_world
 from streams.settings import load
-from streams.status import lag_report, wait_until_caught_up
+from streams.status import wait_until_caught_up
 from tests.conftest import running
-from tests.integration.helpers import assert_as_if_uninterrupted
+from tests.integration.helpers import assert_as_if_uninterrupted, committed_events
 from unify.synthetic import WorldSpec
 
 pytestmark = pytest.mark.integration
-
-
-def committed_events(settings) -> int:
-    return sum(r.committed for r in lag_report(settings.broker, settings.input_topics, settings.lake))
 
 
 def wait_for(condition, timeout: float, what: str) -> None:
