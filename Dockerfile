@@ -6,5 +6,5 @@ COPY unify ./unify
 COPY streams ./streams
 COPY sinks ./sinks
 COPY examples ./examples
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[s3]'
 ENTRYPOINT ["unify"]

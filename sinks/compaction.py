@@ -19,6 +19,7 @@ from deltalake.exceptions import CommitFailedError
 
 from sinks import versions
 from sinks.delta import ensure_table
+from sinks.lake import location, uri
 from sinks.tables import COMPACTABLE
 from sinks.warehouse import connect
 
@@ -54,9 +55,9 @@ def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
                 if "compacted" not in schema.names:  # a lake from before the flag
                     ensure_table(table_dir, schema.append(pa.field("compacted", pa.bool_())))
                     table = DeltaTable(str(table_dir))
-                (upto,) = con.execute(f"SELECT max(batch) FROM delta_scan('{table_dir.resolve()}')").fetchone()
+                (upto,) = con.execute(f"SELECT max(batch) FROM delta_scan('{uri(table_dir)}')").fetchone()
                 current = con.execute(f"""
-                    SELECT * REPLACE (true AS compacted) FROM delta_scan('{table_dir.resolve()}') WHERE batch <= {upto}
+                    SELECT * REPLACE (true AS compacted) FROM delta_scan('{uri(table_dir)}') WHERE batch <= {upto}
                     QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1
                     ORDER BY {keys}""").arrow()  # sorted: row-group statistics skip the rest
                 schema = table.schema().to_arrow()
@@ -85,7 +86,7 @@ def merge_small_files(lake: Path, min_files: int = 16) -> int:
     """Merge the small files of every log with at least `min_files` files (see
     `merge_log`). Returns the files merged away."""
     merged = 0
-    for table_dir in sorted(p for p in Path(lake).iterdir() if (p / "_delta_log").exists()):
+    for table_dir in sorted(p for p in location(lake).iterdir() if (p / "_delta_log").exists()):
         table = DeltaTable(str(table_dir))
         if len(table.file_uris()) >= min_files:
             merged += merge_log(table, table_dir.name)
@@ -112,7 +113,7 @@ def _purge_erased(con, lake: Path) -> None:
     erasures = lake / "erasures_log"
     if not (erasures / "_delta_log").exists() or not DeltaTable(str(erasures)).file_uris():
         return
-    ids = [r[0] for r in con.execute(f"SELECT DISTINCT customer_id FROM delta_scan('{erasures.resolve()}')").fetchall()]
+    ids = [r[0] for r in con.execute(f"SELECT DISTINCT customer_id FROM delta_scan('{uri(erasures)}')").fetchall()]
     if ids:
         listed = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
         for name in ("customers_log", "customer_features_log"):

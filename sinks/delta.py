@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
+from sinks.lake import location
 from sinks.tables import schemas
 from unify.cdm import OrderChange
 from unify.resolver import Output
@@ -45,7 +46,7 @@ def read_checkpoints(lake: Path) -> dict[tuple[str, int], tuple[int, int, object
     The next offset is the latest commit's, not the highest ever: after the broker was
     replaced (the embedded one keeps nothing) offsets start again from zero.
     """
-    path = Path(lake) / "checkpoints"
+    path = location(lake) / "checkpoints"
     if not (path / "_delta_log").exists():
         return {}
     table = DeltaTable(str(path)).to_pyarrow_table(
@@ -61,7 +62,7 @@ def read_checkpoints(lake: Path) -> dict[tuple[str, int], tuple[int, int, object
 
 def dead_letter_counts(lake: Path) -> dict[tuple[str, int], int]:
     """Rejected events per topic-partition (each offset once, however often it was replayed)."""
-    path = Path(lake) / "dead_letters"
+    path = location(lake) / "dead_letters"
     if not (path / "_delta_log").exists():
         return {}
     table = DeltaTable(str(path)).to_pyarrow_table(columns=["topic", "partition", "offset"])
@@ -96,7 +97,7 @@ def ensure_table(path: Path, schema: pa.Schema) -> None:
 
 class DeltaSink:
     def __init__(self, lake: Path, attributes: tuple[str, ...]):
-        self.lake = Path(lake)
+        self.lake = location(lake)
         self.attributes = attributes
         self.schemas = schemas(attributes)
         self.lake.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from typing import Iterator
 
 from deltalake import DeltaTable
 
+from sinks.lake import location, uri
 from sinks.warehouse import connect
 from unify.cdm import OrderChange
 from unify.cdm import Override
@@ -23,7 +24,7 @@ def has_rows(table: Path) -> bool:
 
 def read_state(lake: Path, attributes: tuple[str, ...]) -> tuple[list[Override], list[LinkRow]]:
     """Overrides in the order they were applied, and the latest row of every source record."""
-    lake = Path(lake)
+    lake = location(lake)
     log, overrides_log = lake / "customer_links_log", lake / "overrides_log"
     if not has_rows(log):
         return [], []
@@ -36,11 +37,11 @@ def read_state(lake: Path, attributes: tuple[str, ...]) -> tuple[list[Override],
         if has_rows(overrides_log):
             overrides = [Override((ls, lk), (rs, rk), kind, at) for kind, ls, lk, rs, rk, at in con.execute(f"""
                 SELECT kind, left_source, left_key, right_source, right_key, epoch_ms("at")
-                FROM delta_scan('{overrides_log.resolve()}') ORDER BY batch""").fetchall()]
+                FROM delta_scan('{uri(overrides_log)}') ORDER BY batch""").fetchall()]
         rows = con.execute(f"""
             SELECT source, source_key, customer_id, deleted, position,
                    epoch_ms(event_at), epoch_ms(first_at){cols}
-            FROM delta_scan('{log.resolve()}')
+            FROM delta_scan('{uri(log)}')
             QUALIFY row_number() OVER (PARTITION BY source, source_key ORDER BY batch DESC) = 1
             ORDER BY first_at, source, source_key""").fetchall()
     finally:
@@ -62,7 +63,7 @@ def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:
     """The lake's current orders in event-time order (cancelled ones as deletes, so their
     positions are known), to rebuild activity state from. Streamed: a large lake's orders
     never sit in memory all at once."""
-    log = Path(lake) / "sales_orders_log"
+    log = location(lake) / "sales_orders_log"
     if not has_rows(log):
         return
     con = connect()
@@ -70,7 +71,7 @@ def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:
         result = con.execute(f"""
             SELECT source, order_key, deleted, position, customer_source, customer_key,
                    epoch_ms(ordered_at), total_amount, currency, store_id, channel, lines
-            FROM delta_scan('{log.resolve()}')
+            FROM delta_scan('{uri(log)}')
             QUALIFY row_number() OVER (PARTITION BY source, order_key ORDER BY position DESC, batch DESC) = 1
             ORDER BY deleted, ordered_at, source, order_key""")
         while rows := result.fetchmany(chunk):

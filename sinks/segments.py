@@ -14,6 +14,7 @@ import time
 import pyarrow as pa
 
 from sinks.delta import DeltaSink
+from sinks.lake import uri
 from sinks.views import current_sql, membership_sql
 from sinks.warehouse import connect, define_views
 
@@ -38,7 +39,7 @@ class SegmentTracker:
         try:
             return _interned(con.execute(f"""
                 SELECT customer_id, list(segment ORDER BY segment) FROM (
-                    SELECT * FROM delta_scan('{self.table.resolve()}')
+                    SELECT * FROM delta_scan('{uri(self.table)}')
                     QUALIFY row_number() OVER (PARTITION BY segment, customer_id ORDER BY batch DESC, written_at DESC) = 1)
                 WHERE event = 'entered' GROUP BY customer_id""").fetchall())
         finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sinks.lake import location, uri
 from sinks.tables import COMPACTABLE
 
 
@@ -52,7 +53,7 @@ def current_sql(lake: Path, log: str) -> str:
 def _scan(lake: Path, table: str) -> str:
     # Without file skipping: the kernel's skipping replays the log once more per scan, which
     # cost a point lookup more than it saved (compacted logs have one file or a few).
-    return f"delta_scan('{(Path(lake) / table).resolve()}', pushdown_filters='none')"
+    return f"delta_scan('{uri(location(lake) / table)}', pushdown_filters='none')"
 
 
 def view_sql(lake: Path, attributes: tuple[str, ...], as_of_batch: int | None = None,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from sinks.lake import duckdb_secret, location, uri
 from sinks.view_docs import column_doc, view_doc
 from sinks.views import membership_sql, view_sql
 from unify.errors import UnifyError
@@ -22,13 +23,22 @@ class WarehouseError(UnifyError):
     """The warehouse cannot be opened or queried."""
 
 
-def delta_extension() -> str:
-    """Path of the delta extension shipped by the duckdb-ext-delta wheel (works offline)."""
-    pattern = f"{sysconfig.get_paths()['purelib']}/duckdb_ext/extensions/v{duckdb.__version__}/*/delta.duckdb_extension"
-    found = glob.glob(pattern)
-    if not found:
+def extension(name: str = "delta") -> str | None:
+    """Path of a DuckDB extension shipped by its duckdb-ext-<name> wheel (works offline)."""
+    found = glob.glob(f"{sysconfig.get_paths()['purelib']}/duckdb_ext/extensions/v{duckdb.__version__}/*/{name}.duckdb_extension")
+    return found[0] if found else None
+
+
+def _load_extensions(con) -> None:
+    """Delta always; httpfs with the object store's credentials when AWS variables are set."""
+    delta = extension("delta")
+    if delta is None:
         raise WarehouseError(f"DuckDB delta extension for duckdb {duckdb.__version__} not found; reinstall the project (pip install -e .)")
-    return found[0]
+    con.execute(f"LOAD '{delta}'")
+    secret = duckdb_secret()
+    if secret and (httpfs := extension("httpfs")):
+        con.execute(f"LOAD '{httpfs}'")
+        con.execute(secret)
 
 
 def connect(path: Path | str = ":memory:", read_only: bool = False,
@@ -47,7 +57,7 @@ def connect(path: Path | str = ":memory:", read_only: bool = False,
             if "lock" not in str(exc) or time.monotonic() > deadline:
                 raise WarehouseError(f"{path}: cannot open the warehouse ({str(exc).splitlines()[0]})") from None
             time.sleep(0.02)
-    con.execute(f"LOAD '{delta_extension()}'")
+    _load_extensions(con)
     return con
 
 
@@ -104,7 +114,7 @@ def connect_as_of(lake: Path, attributes: tuple[str, ...], timestamp: str, measu
                   segments: dict | None = None, half_life_days: float = 90.0) -> duckdb.DuckDBPyConnection:
     """An in-memory connection whose views show the dimension as it was at `timestamp`."""
     con = connect()
-    logs = [f"SELECT batch, written_at FROM delta_scan('{(Path(lake) / t).resolve()}')"
+    logs = [f"SELECT batch, written_at FROM delta_scan('{uri(location(lake) / t)}')"
             for t in ("checkpoints", "customer_links_log", "customers_log")]
     try:
         (batch,) = con.execute(f"SELECT max(batch) FROM ({' UNION ALL '.join(logs)}) WHERE written_at <= ?::TIMESTAMPTZ",

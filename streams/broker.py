@@ -6,14 +6,17 @@ product depends on it being Tansu: production points `broker.bootstrap` at any K
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
+from sinks.lake import is_remote
 from unify.errors import UnifyError
 
 
@@ -86,8 +89,16 @@ class EmbeddedBroker:
         self.stop()
 
 
+def runtime_dir(lake: Path) -> Path:
+    """Files through which the commands of one machine find the lake's worker. They name
+    local processes, so a lake on an object store keeps them in the machine's temp folder."""
+    if is_remote(lake):
+        return Path(tempfile.gettempdir()) / "unify-runtime" / hashlib.sha1(str(lake).encode()).hexdigest()[:16]
+    return Path(lake) / "_runtime"
+
+
 def runtime_file(lake: Path) -> Path:
-    return Path(lake) / "_runtime" / "broker.json"
+    return runtime_dir(lake) / "broker.json"
 
 
 def publish_address(lake: Path, broker: EmbeddedBroker) -> None:
@@ -116,7 +127,7 @@ def reachable(bootstrap: str, timeout: float = 2.0) -> bool:
 
 def outage_file(lake: Path) -> Path:
     """Written by a worker while its broker is unreachable, for `unify status` to report."""
-    return Path(lake) / "_runtime" / "outage.json"
+    return runtime_dir(lake) / "outage.json"
 
 
 def resolve_bootstrap(configured: str, lake: Path) -> str:

@@ -46,7 +46,7 @@ def _settings(config_path: str, lake: str | None = None, bootstrap: str | None =
     from streams.settings import load
     settings = load(config_path)
     if lake or bootstrap or partitions:
-        settings = settings.with_overrides(bootstrap=bootstrap, lake=Path(lake) if lake else None,
+        settings = settings.with_overrides(bootstrap=bootstrap, lake=lake,
                                            partitions=partitions)
     return settings
 

@@ -14,8 +14,8 @@ and replays what that version has not seen yet.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +25,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from sinks import versions
 from sinks.delta import TABLE_PROPERTIES, DeltaSink
+from sinks.lake import remove_tree, uri
 from sinks.restore import has_rows, read_orders, read_state
 from sinks.segments import SegmentTracker
 from sinks.warehouse import connect, create_views
@@ -142,7 +143,7 @@ def _old_ids(old: Path, attributes: tuple[str, ...]) -> tuple[int, dict[str, tup
         seen = [1]
         customers: dict[str, tuple] = {}
         if has_rows(old / "customers_log"):
-            table = f"delta_scan('{(old / 'customers_log').resolve()}')"
+            table = f"delta_scan('{uri(old / 'customers_log')}')"
             (top,) = con.execute(f"SELECT max(customer_id) FROM {table}").fetchone()
             seen.append(id_number(top) + 1 if top else 1)
             cols = ", ".join(f'"{a}"' for a in attributes)
@@ -155,12 +156,12 @@ def _old_ids(old: Path, attributes: tuple[str, ...]) -> tuple[int, dict[str, tup
                 customers[r[0]] = (values, tuple(sorted(json.loads(r[1]).items())), r[2], tuple(r[3]), r[4], r[5])
         if has_rows(old / "lineage"):
             (top,) = con.execute(f"""SELECT max(c) FROM (SELECT unnest(to_ids || from_ids || [customer_id]) AS c
-                                     FROM delta_scan('{(old / 'lineage').resolve()}'))""").fetchone()
+                                     FROM delta_scan('{uri(old / 'lineage')}'))""").fetchone()
             seen.append(id_number(top) + 1 if top else 1)
         erasures = set()
         if has_rows(old / "erasures_log"):
             erasures = set(con.execute(f"""SELECT customer_id, epoch_ms("at")
-                                           FROM delta_scan('{(old / 'erasures_log').resolve()}')""").fetchall())
+                                           FROM delta_scan('{uri(old / 'erasures_log')}')""").fetchall())
         return max(seen), customers, erasures
     finally:
         con.close()
@@ -193,7 +194,8 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
         create_views(settings.warehouse, new, settings.engine.attributes, **settings.view_options)
         versions.switch(root, new)
     except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(new)
         raise
     if lineage:
         produce_all(producer(bootstrap), [(settings.stream.lineage_topic, *encode_lineage(e)) for e in lineage])

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from sinks import versions
+from sinks.lake import LakeError, is_remote, location
 
 from unify.cdm import CONTACT_ATTRIBUTES
 from unify.comparators import COMPARATORS
@@ -132,9 +133,14 @@ class Settings:
         self.broker = model.broker.bootstrap
         self.stream = model.stream
         self.enrich = model.enrich
-        self.lake = (base / model.lake).resolve()
+        try:
+            self.lake = location(model.lake, base)
+        except LakeError as exc:
+            raise ConfigError(str(exc)) from None
+        # the warehouse is a local file: beside a local lake, in the config's folder otherwise
+        beside = base if is_remote(self.lake) else self.lake.parent
         self.warehouse = ((base / model.warehouse).resolve() if model.warehouse
-                          else self.lake.with_name(self.lake.name + ".duckdb"))
+                          else beside / f"{self.lake.name}.duckdb")
         self.engine = _engine_spec(model)
 
     @property
@@ -163,15 +169,15 @@ class Settings:
     def embedded(self) -> bool:
         return self.broker == "embedded"
 
-    def with_overrides(self, bootstrap: str | None = None, lake: Path | None = None,
+    def with_overrides(self, bootstrap: str | None = None, lake: str | Path | None = None,
                        partitions: int | None = None) -> "Settings":
         data = self.dump()
         if bootstrap:
             data["broker"]["bootstrap"] = bootstrap
         if partitions:
             data["stream"]["partitions"] = partitions
-        if lake is not None and Path(lake).resolve() != self.lake:
-            data["lake"] = str(Path(lake).resolve())
+        if lake is not None and str(location(lake)) != str(self.lake):
+            data["lake"] = str(location(lake))
             data["warehouse"] = None  # a different lake gets its own warehouse beside it
         return Settings(ConfigModel.model_validate(data), Path("/"))
 

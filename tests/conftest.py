@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -24,17 +25,50 @@ def broker():
         yield b
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 HTTP server process (moto) on loopback; its endpoint URL."""
+    from streams.broker import free_port, reachable
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("s3") / "s3.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            if reachable(f"127.0.0.1:{port}", timeout=0.2):
+                break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch):
+    """A fresh bucket, with the AWS variables every process of the test (and the CLI it
+    starts) reads the object store's address and credentials from."""
+    for name, value in {"AWS_ENDPOINT_URL": s3_server, "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
+                        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}.items():
+        monkeypatch.setenv(name, value)
+    import s3fs
+    bucket = f"lake-{uuid.uuid4().hex[:8]}"
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
+    return bucket
+
+
 @pytest.fixture
 def make_config(tmp_path):
     """Write a config like the example, on a fresh lake, with topics of its own."""
 
-    def make(bootstrap: str = "embedded", **stream) -> Path:
+    def make(bootstrap: str = "embedded", lake: str | None = None, **stream) -> Path:
         data = yaml.safe_load(EXAMPLE.read_text())
         prefix = uuid.uuid4().hex[:8]
         for source in data["sources"]:
             source["topic"] = f"{prefix}.{source['topic']}"
         data["broker"]["bootstrap"] = bootstrap
-        data["lake"] = str(tmp_path / "lake")
+        data["lake"] = lake or str(tmp_path / "lake")
         data["warehouse"] = str(tmp_path / "warehouse.duckdb")
         data["stream"].update({"app_id": f"test-{prefix}", "dead_letter_topic": f"{prefix}.dead-letters",
                                "overrides_topic": f"{prefix}.overrides", "lineage_topic": f"{prefix}.lineage",

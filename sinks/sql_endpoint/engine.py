@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 
+from sinks.lake import parent
 from sinks.sql_endpoint.pgtypes import PgColumnType, pg_type
 from sinks.warehouse import WarehouseError, connect
 
@@ -74,7 +75,7 @@ class Engine:
     def _lock_down(self, views: dict[str, str]) -> None:
         """Files outside the lake unreadable, no extension loading, settings frozen."""
         tables = [path.replace("''", "'") for sql in views.values() for path in _DELTA_TABLE.findall(sql)]
-        allowed = ", ".join(_literal(lake) for lake in sorted({str(Path(table).parent) for table in tables}))
+        allowed = ", ".join(_literal(lake) for lake in sorted({parent(table) for table in tables}))
         for statement in (f"SET allowed_directories = [{allowed}]",
                           "SET enable_external_access = false",
                           "SET autoinstall_known_extensions = false",
