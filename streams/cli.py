@@ -248,8 +248,8 @@ def status(config_path, wait, timeout):
 @CONFIG
 @click.option("--input", "inputs", multiple=True, metavar="NAME=FILE.jsonl",
               help="A source name and its JSONL file of envelopes; repeat per source.")
-@click.option("--lake", type=click.Path(file_okay=False), help="Lake folder to land the tables in.")
-@click.option("--diff-against", "diff_lake", type=click.Path(file_okay=False, exists=True),
+@click.option("--lake", type=click.Path(file_okay=False), help="Lake folder (or s3://bucket/prefix) to land the tables in.")
+@click.option("--diff-against", "diff_lake", metavar="LAKE",
               help="Instead: run the config's rules over the records of this lake and report the "
                    "merges and splits they would cause. Changes nothing.")
 @one_line_errors
@@ -257,7 +257,7 @@ def resolve(config_path, inputs, lake, diff_lake):
     """Run the engine over JSONL files instead of topics, landing the same tables."""
     if diff_lake:
         from streams.whatif import diff_against
-        click.echo(json.dumps(diff_against(_settings(config_path), Path(diff_lake)), indent=2, default=str))
+        click.echo(json.dumps(diff_against(_settings(config_path), diff_lake), indent=2, default=str))
         return
     if not inputs or not lake:
         raise click.UsageError("give --input NAME=FILE.jsonl (repeat per source) and --lake DIR, or --diff-against LAKE")

@@ -19,7 +19,7 @@ def _ref(rid) -> str:
     return f"{rid[0]}/{rid[1]}"
 
 
-def diff_against(settings: Settings, lake: Path, examples: int = 5) -> dict:
+def diff_against(settings: Settings, lake: Path | str, examples: int = 5) -> dict:
     engine = settings.engine
     overrides, links = read_state(versions.current(lake), engine.attributes)
     live = [l for l in links if not l.deleted]

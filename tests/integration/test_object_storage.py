@@ -40,6 +40,11 @@ def test_lake_on_object_storage(broker, make_config, s3_bucket, tmp_path):
                    for p in lake_objects(url))
 
         live = query(settings, "SELECT customer_id, source_count, emailAddress1 FROM dim_customer ORDER BY 1")
+        same = unify("resolve", "-c", str(config), "--diff-against", url)  # what-if reads it too
+        assert same.returncode == 0, same.stderr
+        records = query(settings, "SELECT count(*) FROM customer_links")[0][0]
+        diff = json.loads(same.stdout)
+        assert (diff["merges"], diff["splits"], diff["records"]) == (0, 0, records)
         result = unify("rebuild", "-c", str(config))
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["id_changes"] == {"merged": 0, "split": 0, "created": 0, "deleted": 0}
