@@ -42,13 +42,18 @@ def one_line_errors(fn):
 
 
 def _settings(config_path: str, lake: str | None = None, bootstrap: str | None = None,
-              partitions: int | None = None):
+              partitions: int | None = None, warehouse: str | None = None):
     from streams.settings import load
     settings = load(config_path)
-    if lake or bootstrap or partitions:
-        settings = settings.with_overrides(bootstrap=bootstrap, lake=lake,
-                                           partitions=partitions)
+    if lake or bootstrap or partitions or warehouse:
+        settings = settings.with_overrides(bootstrap=bootstrap, lake=lake, partitions=partitions,
+                                           warehouse=warehouse)
     return settings
+
+
+WAREHOUSE = click.option("--warehouse", default=None, type=click.Path(dir_okay=False),
+                         help="Override the warehouse file (with a lake on object storage, a file "
+                              "every worker and reader shares).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,17 +95,18 @@ def broker(port):
 @main.command()
 @CONFIG
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers (overrides broker.bootstrap).")
-@click.option("--lake", default=None, type=click.Path(file_okay=False), help="Override the lake path.")
+@click.option("--lake", default=None, type=click.Path(file_okay=False), help="Override the lake path (a folder or s3://bucket/prefix).")
+@WAREHOUSE
 @click.option("--partitions", default=None, type=click.IntRange(min=1),
               help="Partitions of the topics the worker creates (overrides stream.partitions).")
 @click.option("--log-level", default="warn", type=click.Choice(["crit", "error", "warn", "info", "debug"]))
 @one_line_errors
-def run(config_path, bootstrap, lake, partitions, log_level):
+def run(config_path, bootstrap, lake, warehouse, partitions, log_level):
     """Start a worker. Workers of one config share the work. With broker.bootstrap: embedded
     the first starts the embedded broker, and the others join it."""
     from streams.broker import BrokerError, EmbeddedBroker, clear_address, publish_address, reachable, resolve_bootstrap
     from streams.worker import run_worker
-    settings = _settings(config_path, lake, bootstrap, partitions)
+    settings = _settings(config_path, lake, bootstrap, partitions, warehouse)
     if not settings.embedded:
         run_worker(settings, settings.broker, log_level)
         return
@@ -177,14 +183,15 @@ def produce(config_path, source_name, file):
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--lake", default=None, type=click.Path(file_okay=False),
               help="Query another lake (e.g. one written by unify resolve --lake).")
+@WAREHOUSE
 @click.option("--as-of", "as_of", default=None, metavar="TIMESTAMP",
               help="Read the dimension as it was at this time (e.g. '2026-11-29 10:00:00+00').")
 @one_line_errors
-def sql(config_path, query, fmt, lake, as_of):
+def sql(config_path, query, fmt, lake, warehouse, as_of):
     """Query the warehouse views (read-only)."""
     from sinks.warehouse import connect, connect_as_of
     import duckdb
-    settings = _settings(config_path, lake)
+    settings = _settings(config_path, lake, warehouse=warehouse)
     con = (connect_as_of(settings.current_lake, settings.engine.attributes, as_of, **settings.view_options) if as_of
            else connect(settings.warehouse, read_only=True))
     try:
@@ -409,15 +416,16 @@ def override(config_path, kind, left, right, reason):
 @click.option("--user", default="unify", show_default=True, help="The one user clients log in as.")
 @click.option("--idle-timeout", default=300.0, show_default=True, help="Seconds before an idle connection is closed.")
 @click.option("--dashboard-port", default=8080, show_default=True, help="Port of the live dashboard page.")
-@click.option("--lake", default=None, type=click.Path(file_okay=False), help="Override the lake path.")
+@click.option("--lake", default=None, type=click.Path(file_okay=False), help="Override the lake path (a folder or s3://bucket/prefix).")
+@WAREHOUSE
 @one_line_errors
-def serve(config_path, host, port, user, idle_timeout, dashboard_port, lake):
+def serve(config_path, host, port, user, idle_timeout, dashboard_port, lake, warehouse):
     """Serve the views over the PostgreSQL protocol (read-only; password in UNIFY_SERVE_PASSWORD)
     and the live dashboard page."""
     import asyncio
     from sinks.dashboard import serve_dashboard
     from sinks.sql_endpoint import serve as serve_sql
-    settings = _settings(config_path, lake)
+    settings = _settings(config_path, lake, warehouse=warehouse)
     password = os.environ.get("UNIFY_SERVE_PASSWORD")
     if not password:
         raise click.UsageError("set UNIFY_SERVE_PASSWORD to the password clients must use")

@@ -129,7 +129,7 @@ class Settings:
     """A loaded configuration: runtime settings plus the core's EngineSpec."""
 
     def __init__(self, model: ConfigModel, base: Path):
-        self.model = model
+        self.model, self.base = model, base
         self.broker = model.broker.bootstrap
         self.stream = model.stream
         self.enrich = model.enrich
@@ -170,7 +170,7 @@ class Settings:
         return self.broker == "embedded"
 
     def with_overrides(self, bootstrap: str | None = None, lake: str | Path | None = None,
-                       partitions: int | None = None) -> "Settings":
+                       partitions: int | None = None, warehouse: str | Path | None = None) -> "Settings":
         data = self.dump()
         if bootstrap:
             data["broker"]["bootstrap"] = bootstrap
@@ -179,7 +179,9 @@ class Settings:
         if lake is not None and str(location(lake)) != str(self.lake):
             data["lake"] = str(location(lake))
             data["warehouse"] = None  # a different lake gets its own warehouse beside it
-        return Settings(ConfigModel.model_validate(data), Path("/"))
+        if warehouse is not None:
+            data["warehouse"] = str(Path(warehouse).resolve())
+        return Settings(ConfigModel.model_validate(data), self.base)
 
     def dump(self) -> dict:
         """The configuration with absolute paths, as YAML-ready data."""

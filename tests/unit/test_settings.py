@@ -64,3 +64,19 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("sources: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(bad)
+
+
+def test_a_lake_on_object_storage_keeps_its_warehouse_on_local_disk(tmp_path):
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["lake"] = "s3://bucket/retail/lake"
+    del data["warehouse"]
+    s = load(write(tmp_path, data))
+    assert str(s.lake) == "s3://bucket/retail/lake" and s.warehouse == tmp_path / "lake.duckdb"
+    assert s.with_overrides(lake="s3://other/dim").warehouse == tmp_path / "dim.duckdb"
+    shared = s.with_overrides(lake="s3://other/dim", warehouse=tmp_path / "shared" / "unify.duckdb")
+    assert str(shared.lake) == "s3://other/dim" and shared.warehouse == tmp_path / "shared" / "unify.duckdb"
+    local = s.with_overrides(lake=tmp_path / "here")
+    assert local.lake == tmp_path / "here" and local.warehouse == tmp_path / "here.duckdb"
+    data["lake"] = "gs://bucket/lake"
+    with pytest.raises(ConfigError, match=r"^lake gs://bucket/lake: unsupported scheme 'gs'"):
+        load(write(tmp_path, data))
