@@ -70,6 +70,8 @@ def define_views(con, lake: Path, attributes: tuple[str, ...], as_of_batch: int 
     for name, sql in views.items():
         try:
             con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
+        except duckdb.IOException as exc:  # the lake, not the config
+            raise WarehouseError(f"view {name}: cannot read the lake ({str(exc).splitlines()[0]})") from None
         except duckdb.Error as exc:
             where = ("measures or segments" if name == "dim_customer" and (measures or segments)
                      else f"view {name}")

@@ -63,16 +63,25 @@ def _start(config: dict, bootstrap: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when the child stops
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
     settings = Settings(ConfigModel.model_validate(config), Path("/"))
-    pipeline = Pipeline(settings, outbox=Outbox(settings, bootstrap))
-    _child.update(settings=settings, bootstrap=bootstrap, pipeline=pipeline)
+    _child.update(settings=settings, bootstrap=bootstrap)
+    try:
+        _child["pipeline"] = Pipeline(settings, outbox=Outbox(settings, bootstrap))
+    except Exception as exc:  # the lake out of reach: said by the first task, to the parent
+        _child["failure"] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+
+
+def _pipeline() -> Pipeline:
+    if "failure" in _child:
+        raise RuntimeError(f"cannot restore from the lake ({_child['failure']})")
+    return _child["pipeline"]
 
 
 def _catch_up_to(target: dict[tuple[str, int], int]) -> int:
-    return catch_up(_child["pipeline"], _child["bootstrap"], target)
+    return catch_up(_pipeline(), _child["bootstrap"], target)
 
 
 def _process(messages: list[Message], relayed: tuple[str, int, int] | None) -> BatchResult:
-    _child["pipeline"] = follow_version(_child["settings"], _child["bootstrap"], _child["pipeline"])
+    _child["pipeline"] = follow_version(_child["settings"], _child["bootstrap"], _pipeline())
     return _child["pipeline"].process(messages, relayed=relayed)
 
 

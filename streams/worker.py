@@ -24,7 +24,7 @@ import threading
 import time
 
 import faust
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_kafka
 
 from sinks.warehouse import create_views
@@ -118,6 +118,7 @@ class Writer:
         self.relay = TopicPartition(settings.relay_topic, 0)
         self.pipeline: PipelineProcess | None = None
         self._done = 0  # the relay offset below which the lake has every record
+        self._failure: Exception | None = None  # of a start in the assignment callback
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="writer", daemon=True)
 
@@ -143,18 +144,44 @@ class Writer:
                                on_lost=self._revoked)
             while not self._stopping.is_set():
                 polled = consumer.consume(RELAY_BUFFER, WRITER_WAIT_SECONDS)
-                records = self.unseen([(m.offset(), m.value()) for m in polled if m.error() is None])
-                for messages, after in batches(records, stream.batch_size):
-                    result = self.pipeline.submit(messages, (self.relay.topic, 0, after)).result()
-                    consumer.commit(offsets=[TopicPartition(self.relay.topic, 0, after)], asynchronous=False)
-                    log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
-                             result.events, result.contacts, result.orders, result.dead_letters)
+                try:
+                    if self._failure is not None:
+                        raise self._failure
+                    records = self.unseen([(m.offset(), m.value()) for m in polled if m.error() is None])
+                    for messages, after in batches(records, stream.batch_size):
+                        result = self.pipeline.submit(messages, (self.relay.topic, 0, after)).result()
+                        consumer.commit(offsets=[TopicPartition(self.relay.topic, 0, after)], asynchronous=False)
+                        log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
+                                 result.events, result.contacts, result.orders, result.dead_letters)
+                except Exception as exc:  # the lake unreachable, the pipeline process killed
+                    self._recover(consumer, exc)
             consumer.close()  # leaves the group, so the partition moves at once
-        except Exception:  # the pipeline process died or a batch failed: restart, catch up
+        except Exception:  # the broker client itself failed: a restart recovers
             log.exception("the writer failed; stopping the worker")
             os._exit(1)
         finally:
             self._close()
+
+    def _recover(self, consumer: Consumer, failure: Exception) -> None:
+        """Start over from the lake, as a restarted worker would, without stopping this one:
+        a new pipeline restores the state the lake holds and takes the relay again from the
+        last committed batch. Retried with backoff while the lake stays out of reach; said
+        once in the log when it fails and once when it is back."""
+        log.warning("a batch failed (%s); restarting the pipeline from the lake", _first_line(failure))
+        since, delay = time.monotonic(), 1.0
+        while not self._stopping.is_set():
+            self._close()
+            self._failure = None
+            try:
+                committed = consumer.committed([self.relay], timeout=10)[0].offset
+                consumer.seek(TopicPartition(self.relay.topic, 0, committed if committed >= 0 else OFFSET_BEGINNING))
+                self._start(consumer)
+                log.warning("the pipeline is back after %.0f s", time.monotonic() - since)
+                return
+            except Exception as exc:
+                log.info("the lake is still failing (%s); retrying in %.0f s", _first_line(exc), delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 30.0)
 
     def unseen(self, records: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         """The relay records, as (offset, record), less those the lake already has: only
@@ -169,23 +196,33 @@ class Writer:
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if not partitions or self.pipeline is not None:
             return
+        try:
+            self._start(consumer)
+        except Exception as exc:  # raised from the consumer's poll, it would stop the worker
+            self._failure = exc
+
+    def _start(self, consumer: Consumer) -> None:
         settings = self.settings
         pipeline = PipelineProcess(settings, self.bootstrap)
-        relay_at = consumer.committed([self.relay], timeout=10)[0].offset
-        # The writer commits a relay offset once its batch is in the lake, so the next one
-        # starts at or below the lake's relay offset, and skips up to it. With no offset
-        # committed the broker is a new one, whose relay starts again from zero.
-        self._done = lake_offsets(settings.current_lake, [self.relay.topic]).get(
-            (self.relay.topic, 0), 0) if relay_at >= 0 else 0
-        # Events the group has taken are in the relay or the lake, unless the relay lost
-        # them (its retention passed, or the topic was replaced): then read them again.
-        low, high = consumer.get_watermark_offsets(self.relay, timeout=10)
-        lost = not low <= max(relay_at, 0) < high
-        caught_up = pipeline.catch_up(committed_offsets(self.bootstrap, settings.stream.app_id, settings.input_topics)
-                                      if lost else {})  # restores the state first
-        if caught_up:
-            log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
-        create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
+        try:
+            relay_at = consumer.committed([self.relay], timeout=10)[0].offset
+            # The writer commits a relay offset once its batch is in the lake, so the next one
+            # starts at or below the lake's relay offset, and skips up to it. With no offset
+            # committed the broker is a new one, whose relay starts again from zero.
+            self._done = lake_offsets(settings.current_lake, [self.relay.topic]).get(
+                (self.relay.topic, 0), 0) if relay_at >= 0 else 0
+            # Events the group has taken are in the relay or the lake, unless the relay lost
+            # them (its retention passed, or the topic was replaced): then read them again.
+            low, high = consumer.get_watermark_offsets(self.relay, timeout=10)
+            lost = not low <= max(relay_at, 0) < high
+            caught_up = pipeline.catch_up(committed_offsets(self.bootstrap, settings.stream.app_id, settings.input_topics)
+                                          if lost else {})  # restores the state first
+            if caught_up:
+                log.warning("the lake was behind the consumer group: caught up %d events", caught_up)
+            create_views(settings.warehouse, settings.current_lake, settings.engine.attributes, **settings.view_options)
+        except BaseException:
+            pipeline.close()
+            raise
         self.pipeline = pipeline
         log.warning("this worker writes the lake %s", settings.lake)
 
@@ -199,6 +236,10 @@ class Writer:
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline = None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
 def build_app(settings: Settings, bootstrap: str) -> faust.App:

@@ -1,6 +1,10 @@
-"""What the integration tests compare: the dimension of a run against the same events
-resolved once from files, and a record to send to a known customer."""
+"""What the integration tests compare (the dimension of a run against the same events
+resolved once from files), a record to send to a known customer, and a TCP proxy to cut."""
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
 
 from streams.backfill import resolve_files
 from streams.settings import load
@@ -51,3 +55,42 @@ def known_customer(settings, spec) -> tuple[str, str, str, str, dict]:
     row = next(env["after"] for name, env in generate(spec)
                if name == "crm_contacts" and env["after"] and env["after"]["contact_id"] == ref.split("/")[1])
     return ref, cid, email, first_name, row
+
+
+@contextlib.asynccontextmanager
+async def forwarding(port: int, target: int):
+    """Forward 127.0.0.1:port to 127.0.0.1:target; on exit, drop every connection."""
+    transports = set()
+
+    async def pipe(reader, writer):
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def handle(reader, writer):
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target)
+        except OSError:
+            writer.close()
+            return
+        transports.update({writer.transport, up_writer.transport})
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(handle, "127.0.0.1", port, reuse_address=True)
+    try:
+        yield port
+    finally:
+        server.close()
+        for transport in transports:
+            transport.abort()
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False

@@ -4,17 +4,20 @@ on it, and erasure with vacuum leaves no personal data in any of its objects."""
 from __future__ import annotations
 
 import json
+import time
 
 import psycopg
 import pytest
 import s3fs
 
+from sinks.background import BackgroundServer
 from sinks.sql_endpoint.server import SqlEndpoint
+from streams.broker import free_port
 from streams.demo import publish_world
 from streams.settings import load
 from streams.status import wait_until_caught_up
 from tests.conftest import query, running, unify
-from tests.integration.helpers import assert_as_if_uninterrupted
+from tests.integration.helpers import assert_as_if_uninterrupted, forwarding
 from unify.synthetic import WorldSpec
 
 pytestmark = pytest.mark.integration
@@ -79,3 +82,33 @@ def test_an_unsupported_lake_scheme_is_one_line(make_config, tmp_path):
     out = unify("status", "-c", str(config))
     assert out.returncode == 2
     assert out.stderr.strip() == "unify: lake gs://bucket/lake: unsupported scheme 'gs'; use a local folder or s3://bucket/prefix"
+
+
+def test_the_worker_rides_out_an_object_store_outage(broker, make_config, s3_bucket, s3_server, monkeypatch, tmp_path):
+    """The store behind a TCP proxy that the test cuts for a while mid-stream: nothing is lost."""
+    port = free_port()
+    proxy = BackgroundServer(forwarding, port=port, target=int(s3_server.rsplit(":", 1)[1]))
+    proxy.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    config = make_config(broker.bootstrap, lake=f"s3://{s3_bucket}/lake", batch_seconds=0.3,
+                         segments_every_seconds=0)
+    settings = load(config)
+    before, after = WorldSpec(people=200, seed=31), WorldSpec(people=200, seed=32)
+    log = tmp_path / "worker.log"
+    try:
+        with running(["run", "-c", str(config)], log) as worker:
+            publish_world(settings, broker.bootstrap, before)
+            wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=180)
+            proxy.stop()  # the store is gone while new events arrive
+            publish_world(settings, broker.bootstrap, after)
+            time.sleep(10)
+            assert worker.poll() is None
+            proxy.start()
+            wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=240)
+            assert worker.poll() is None
+        text = log.read_text(errors="replace")
+        assert text.count("a batch failed") == 1 and text.count("the pipeline is back") == 1
+        assert "Traceback" not in text
+        assert_as_if_uninterrupted(settings, config, tmp_path, before, after)
+    finally:
+        proxy.stop()

@@ -2,8 +2,6 @@
 cuts: the worker says so once, `unify status` says so, and the worker resumes without loss."""
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 
 import pytest
@@ -14,49 +12,10 @@ from streams.demo import publish_world
 from streams.settings import load
 from streams.status import wait_until_caught_up
 from tests.conftest import running, unify
-from tests.integration.helpers import assert_as_if_uninterrupted
+from tests.integration.helpers import assert_as_if_uninterrupted, forwarding, wait_for
 from unify.synthetic import WorldSpec
 
 pytestmark = pytest.mark.integration
-
-
-@contextlib.asynccontextmanager
-async def forwarding(port: int, target: int):
-    """Forward 127.0.0.1:port to 127.0.0.1:target; on exit, drop every connection."""
-    transports = set()
-
-    async def pipe(reader, writer):
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def handle(reader, writer):
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target)
-        except OSError:
-            writer.close()
-            return
-        transports.update({writer.transport, up_writer.transport})
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port, reuse_address=True)
-    try:
-        yield port
-    finally:
-        server.close()
-        for transport in transports:
-            transport.abort()
-
-
-def wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_the_worker_rides_out_a_broker_outage(make_config, tmp_path):
