@@ -153,14 +153,18 @@ class Pipeline:
                 self.outbox.send(segment_events=segment_events)
         every = self.settings.stream.compact_every_seconds
         if every and time.monotonic() - self._compacted_at >= every:
-            # between batches, so the single writer never races its own compaction; deleting
-            # files is left to `unify compact --vacuum`, when no reader can be using them
-            compact(self.settings.lake)
-            self._compacted_at = time.monotonic()
-            self.sink.appended.clear()
+            self.compact()
         self._merge_busiest_log()
         settle_gc()
         return BatchResult(events, contacts, len(orders), len(dead))
+
+    def compact(self) -> None:
+        """Compact the current-state logs. Between batches, so the single writer never races
+        its own compaction; deleting files is left to `unify compact --vacuum`, when no
+        reader can be using them."""
+        compact(self.settings.lake)
+        self._compacted_at = time.monotonic()
+        self.sink.appended.clear()
 
     def _merge_busiest_log(self) -> None:
         """Merge the small files of the log that has had most appends, once it has had

@@ -85,6 +85,10 @@ def _process(messages: list[Message], relayed: tuple[str, int, int] | None) -> B
     return _child["pipeline"].process(messages, relayed=relayed)
 
 
+def _compact() -> None:
+    _pipeline().compact()
+
+
 class PipelineProcess:
     """A Pipeline in a child process; batches run there one at a time, in submission order,
     and send their outputs to their topics themselves."""
@@ -100,6 +104,9 @@ class PipelineProcess:
 
     def submit(self, messages: list[Message], relayed: tuple[str, int, int] | None = None) -> Future:
         return self._pool.submit(_process, messages, relayed)
+
+    def compact(self) -> Future:
+        return self._pool.submit(_compact)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)

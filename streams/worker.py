@@ -139,6 +139,7 @@ class Writer:
             "session.timeout.ms": int(stream.session_timeout * 1000), "heartbeat.interval.ms": 1000,
             "max.poll.interval.ms": 3_600_000,  # a restore from a large lake takes minutes
             "fetch.wait.max.ms": WRITER_FETCH_WAIT_MS, "queued.max.messages.kbytes": 16_384})
+        written_at, compacted = time.monotonic(), True  # the last batch; compacted since
         try:
             consumer.subscribe([self.relay.topic], on_assign=self._assigned, on_revoke=self._revoked,
                                on_lost=self._revoked)
@@ -151,8 +152,14 @@ class Writer:
                     for messages, after in batches(records, stream.batch_size):
                         result = self.pipeline.submit(messages, (self.relay.topic, 0, after)).result()
                         consumer.commit(offsets=[TopicPartition(self.relay.topic, 0, after)], asynchronous=False)
+                        written_at, compacted = time.monotonic(), False
                         log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
                                  result.events, result.contacts, result.orders, result.dead_letters)
+                    idle = stream.compact_when_idle_seconds
+                    if idle and not compacted and self.pipeline and time.monotonic() - written_at >= idle:
+                        # the stream went quiet: lookups read compacted rows until it resumes
+                        self.pipeline.compact().result()
+                        compacted = True
                 except Exception as exc:  # the lake unreachable, the pipeline process killed
                     self._recover(consumer, exc)
             consumer.close()  # leaves the group, so the partition moves at once

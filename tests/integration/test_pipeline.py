@@ -13,6 +13,7 @@ from streams.settings import load
 from streams.status import wait_until_caught_up
 from streams.topics import produce_all, producer
 from tests.conftest import query, running, unify as unify_cli
+from tests.integration.helpers import dimension, wait_for
 from unify.synthetic import WorldSpec, generate
 
 pytestmark = pytest.mark.integration
@@ -40,6 +41,17 @@ def read_topic(bootstrap, topic, idle=2.0):
     return found
 
 
+def compacted_rows(settings, log: str) -> int:
+    from sinks.lake import uri
+    from sinks.warehouse import connect
+    con = connect()
+    try:
+        return con.execute(f"SELECT count(*) FROM delta_scan('{uri(settings.current_lake / log)}') "
+                           "WHERE compacted").fetchone()[0]
+    finally:
+        con.close()
+
+
 def test_world_to_views_dead_letters_and_restart(broker, make_config, tmp_path):
     config = make_config(broker.bootstrap, batch_seconds=0.5)
     settings = load(config)
@@ -54,6 +66,10 @@ def test_world_to_views_dead_letters_and_restart(broker, make_config, tmp_path):
         produce_all(producer(broker.bootstrap), ((crm, None, raw) for raw in bad))
         wait_until_caught_up(broker.bootstrap, topics, settings.lake, timeout=300)
         assert w.poll() is None
+        # once the stream is quiet the worker compacts, and the views read the same dimension
+        live = dimension(settings)
+        assert wait_for(lambda: compacted_rows(settings, "customer_links_log") > 0, 60)
+        assert dimension(settings) == live and w.poll() is None
 
     acc, records, customers = accuracy_against_truth(settings, spec)
     assert acc.precision >= 0.97, acc
