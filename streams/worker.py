@@ -174,7 +174,7 @@ class Writer:
         a new pipeline restores the state the lake holds and takes the relay again from the
         last committed batch. Retried with backoff while the lake stays out of reach; said
         once in the log when it fails and once when it is back."""
-        log.warning("a batch failed (%s); restarting the pipeline from the lake", _first_line(failure))
+        log.warning("the pipeline failed (%s); restarting it from the lake", _first_line(failure))
         since, delay = time.monotonic(), 1.0
         while not self._stopping.is_set():
             self._close()

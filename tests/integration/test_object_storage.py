@@ -107,7 +107,7 @@ def test_the_worker_rides_out_an_object_store_outage(broker, make_config, s3_buc
             wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=240)
             assert worker.poll() is None
         text = log.read_text(errors="replace")
-        assert text.count("a batch failed") == 1 and text.count("the pipeline is back") == 1
+        assert text.count("the pipeline failed") == 1 and text.count("the pipeline is back") == 1
         assert "Traceback" not in text
         assert_as_if_uninterrupted(settings, config, tmp_path, before, after)
     finally:
