@@ -9,6 +9,7 @@ read them themselves, and DuckDB gets them as a secret (`duckdb_secret`).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -48,6 +49,33 @@ def _remote(url: str) -> Path:
                         "install it with: pip install 'customer-unify[s3]'") from None
     # No listing cache: another process (a rebuild's switch, a compaction) changes the lake.
     return UPath(url.replace("s3a://", "s3://", 1), use_listings_cache=False)
+
+
+@contextlib.contextmanager
+def reading(lake):
+    """The store's own errors (unreachable, denied, missing bucket) as one LakeError naming
+    the lake, instead of a library's exception."""
+    try:
+        yield
+    except UnifyError:
+        raise
+    except Exception as exc:
+        if not _store_error(exc):
+            raise
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+        raise LakeError(f"cannot read the lake {lake}: {first}") from None
+
+
+def _store_error(exc: Exception) -> bool:
+    import duckdb
+    from deltalake.exceptions import DeltaError
+    kinds: tuple = (OSError, DeltaError, duckdb.IOException)
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+        kinds += (BotoCoreError, ClientError)
+    except ImportError:  # no s3 extra: no object store either
+        pass
+    return isinstance(exc, kinds)
 
 
 def uri(path) -> str:

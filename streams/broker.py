@@ -130,6 +130,11 @@ def outage_file(lake: Path) -> Path:
     return runtime_dir(lake) / "outage.json"
 
 
+def writer_outage_file(lake: Path) -> Path:
+    """Written by the lake's writer while it cannot write the lake, for `unify status`."""
+    return runtime_dir(lake) / "writer-outage.json"
+
+
 def resolve_bootstrap(configured: str, lake: Path) -> str:
     """The bootstrap servers to use: the configured ones, or the running embedded broker's."""
     if configured != "embedded":

@@ -232,23 +232,31 @@ def status(config_path, wait, timeout):
     """Lag per source topic and partition against what is committed to Delta."""
     from streams.broker import resolve_bootstrap
     from streams.broker import BrokerError
-    from streams.status import lag_report, outage_note, wait_until_caught_up
+    from streams.status import lag_report, outage_note, wait_until_caught_up, writer_note
+    from sinks.delta import dead_letter_counts
+    from sinks.lake import LakeError, reading
     settings = _settings(config_path)
     bootstrap = resolve_bootstrap(settings.broker, settings.lake)
     topics = settings.input_topics
-    from sinks.delta import dead_letter_counts
-    # the lake is read before the broker is asked: reading it after a failed connection can
-    # abort the process at exit, in the teardown of the native Kafka and Delta libraries
-    note = outage_note(settings)
+    writer = writer_note(settings)
     try:
-        report = (wait_until_caught_up(bootstrap, topics, settings.current_lake, timeout) if wait
-                  else lag_report(bootstrap, topics, settings.current_lake))
-    except BrokerError as exc:
-        raise BrokerError(f"{exc}; {note}") from None
-    dead = dead_letter_counts(settings.current_lake)
+        with reading(settings.lake):
+            # the lake is read before the broker is asked: reading it after a failed connection can
+            # abort the process at exit, in the teardown of the native Kafka and Delta libraries
+            note = outage_note(settings)
+            try:
+                report = (wait_until_caught_up(bootstrap, topics, settings.current_lake, timeout) if wait
+                          else lag_report(bootstrap, topics, settings.current_lake))
+            except BrokerError as exc:
+                raise BrokerError(f"{exc}; {note}") from None
+            dead = dead_letter_counts(settings.current_lake)
+    except LakeError as exc:
+        raise LakeError(f"{exc}; {writer}" if writer else str(exc)) from None
     _print_rows(["topic", "partition", "end_offset", "committed", "lag", "dead_letters", "committed_at"],
                 [(r.topic, r.partition, r.end_offset, r.committed, r.lag, dead.get((r.topic, r.partition), 0),
                   r.committed_at) for r in report], "table")
+    if writer:
+        raise LakeError(writer)
 
 
 @main.command()

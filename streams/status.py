@@ -9,7 +9,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from sinks.delta import read_checkpoints
-from streams.broker import BrokerError, outage_file
+from streams.broker import BrokerError, outage_file, writer_outage_file
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,16 @@ def outage_note(settings) -> str:
               "and keeps retrying" if path.exists() else "no worker reports an outage")
     stamps = [at for _, _, at in read_checkpoints(settings.current_lake).values() if at is not None]
     return f"{worker}; the lake is committed up to {max(stamps) if stamps else 'nothing yet'}"
+
+
+def writer_note(settings) -> str | None:
+    """What the worker says while it cannot write the lake, or None."""
+    path = writer_outage_file(settings.lake)
+    if not path.exists():
+        return None
+    outage = json.loads(path.read_text())
+    return (f"the worker has failed to write the lake since "
+            f"{time.strftime('%H:%M:%S', time.localtime(outage['since']))} ({outage['reason']}) and keeps retrying")
 
 
 def lag_report(bootstrap: str, topics: list[str], lake: Path) -> list[PartitionLag]:

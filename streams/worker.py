@@ -28,7 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_kafka
 
 from sinks.warehouse import create_views
-from streams.broker import outage_file, reachable
+from streams.broker import outage_file, reachable, writer_outage_file
 from streams.pipeline import Message
 from streams.pipeline_process import PipelineProcess, lake_offsets
 from streams.relay import batches, max_record_bytes, pack
@@ -175,20 +175,26 @@ class Writer:
         last committed batch. Retried with backoff while the lake stays out of reach; said
         once in the log when it fails and once when it is back."""
         log.warning("the pipeline failed (%s); restarting it from the lake", _first_line(failure))
+        outage = writer_outage_file(self.settings.lake)  # for `unify status`
+        outage.parent.mkdir(parents=True, exist_ok=True)
+        outage.write_text(json.dumps({"since": time.time(), "reason": _first_line(failure)}))
         since, delay = time.monotonic(), 1.0
-        while not self._stopping.is_set():
-            self._close()
-            self._failure = None
-            try:
-                committed = consumer.committed([self.relay], timeout=10)[0].offset
-                consumer.seek(TopicPartition(self.relay.topic, 0, committed if committed >= 0 else OFFSET_BEGINNING))
-                self._start(consumer)
-                log.warning("the pipeline is back after %.0f s", time.monotonic() - since)
-                return
-            except Exception as exc:
-                log.info("the lake is still failing (%s); retrying in %.0f s", _first_line(exc), delay)
-                self._stopping.wait(delay)
-                delay = min(delay * 2, 30.0)
+        try:
+            while not self._stopping.is_set():
+                self._close()
+                self._failure = None
+                try:
+                    committed = consumer.committed([self.relay], timeout=10)[0].offset
+                    consumer.seek(TopicPartition(self.relay.topic, 0, committed if committed >= 0 else OFFSET_BEGINNING))
+                    self._start(consumer)
+                    log.warning("the pipeline is back after %.0f s", time.monotonic() - since)
+                    return
+                except Exception as exc:
+                    log.info("the lake is still failing (%s); retrying in %.0f s", _first_line(exc), delay)
+                    self._stopping.wait(delay)
+                    delay = min(delay * 2, 30.0)
+        finally:
+            outage.unlink(missing_ok=True)
 
     def unseen(self, records: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
         """The relay records, as (offset, record), less those the lake already has: only

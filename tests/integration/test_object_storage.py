@@ -1,10 +1,10 @@
 """The lake on an S3-compatible object store (a real S3 HTTP server process): the worker
 writes it, the warehouse's views and the SQL endpoint read it, a rebuild switches versions
-on it, and erasure with vacuum leaves no personal data in any of its objects."""
+on it, erasure with vacuum leaves no personal data in any of its objects, and an outage of
+the store loses nothing."""
 from __future__ import annotations
 
 import json
-import time
 
 import psycopg
 import pytest
@@ -17,7 +17,7 @@ from streams.demo import publish_world
 from streams.settings import load
 from streams.status import wait_until_caught_up
 from tests.conftest import query, running, unify
-from tests.integration.helpers import assert_as_if_uninterrupted, forwarding
+from tests.integration.helpers import assert_as_if_uninterrupted, forwarding, wait_for
 from unify.synthetic import WorldSpec
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,11 @@ def test_the_worker_rides_out_an_object_store_outage(broker, make_config, s3_buc
             wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=180)
             proxy.stop()  # the store is gone while new events arrive
             publish_world(settings, broker.bootstrap, after)
-            time.sleep(10)
+            assert wait_for(lambda: "the pipeline failed" in log.read_text(errors="replace"), 60)
+            status = unify("status", "-c", str(config), timeout=180)
+            assert status.returncode == 1 and len(status.stderr.strip().splitlines()) == 1
+            assert f"cannot read the lake s3://{s3_bucket}/lake" in status.stderr
+            assert "the worker has failed to write the lake since" in status.stderr
             assert worker.poll() is None
             proxy.start()
             wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=240)
@@ -110,5 +114,6 @@ def test_the_worker_rides_out_an_object_store_outage(broker, make_config, s3_buc
         assert text.count("the pipeline failed") == 1 and text.count("the pipeline is back") == 1
         assert "Traceback" not in text
         assert_as_if_uninterrupted(settings, config, tmp_path, before, after)
+        assert unify("status", "-c", str(config)).returncode == 0  # the outage is over
     finally:
         proxy.stop()
