@@ -14,6 +14,7 @@ import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from sinks.compaction import compact
 from sinks.warehouse import connect
 from streams.broker import BrokerError, EmbeddedBroker
 from streams.settings import Settings, load
@@ -123,6 +124,7 @@ def run_demo(people: int, seed: int, noise: str, workdir: Path, config_path: str
         finally:
             _stop(worker)
     elapsed = time.perf_counter() - started
+    compact(settings.lake)  # as the worker does once the stream is quiet: lookups read compacted rows
     acc, records, customers = accuracy_against_truth(settings, spec)
     _summary(out, settings, config, counts, acc, records, customers, elapsed)
 
