@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from unify.errors import UnifyError
+from unify.errors import UnifyError, first_line
 
 SCHEMES = ("s3", "s3a")
 
@@ -30,10 +30,8 @@ def is_remote(path) -> bool:
 
 def location(path, base: Path | None = None) -> Path:
     """A local path made absolute (relative to `base`), or an object-store URL as a path."""
-    if is_remote(path):
-        if not isinstance(path, Path):
-            path = _remote(str(path))
-        return path
+    if is_remote(path):  # a URL, or a UPath already (not a pathlib.Path)
+        return _remote(path) if isinstance(path, str) else path
     return (Path(base or Path.cwd()) / path).resolve()
 
 
@@ -62,8 +60,7 @@ def reading(lake):
     except Exception as exc:
         if not _store_error(exc):
             raise
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-        raise LakeError(f"cannot read the lake {lake}: {first}") from None
+        raise LakeError(f"cannot read the lake {lake}: {first_line(exc)}") from None
 
 
 def _store_error(exc: Exception) -> bool:

@@ -34,7 +34,7 @@ def next_version(root: Path) -> Path:
 
 def switch(root: Path, version: Path) -> None:
     """Make `version` (a folder `next_version` gave) current, in one step."""
-    replace_text(location(root) / POINTER, f"{VERSIONS}/{Path(str(version)).name}\n")
+    replace_text(location(root) / POINTER, f"{VERSIONS}/{version.name}\n")
 
 
 def superseded(root: Path) -> list[Path]:

@@ -23,7 +23,7 @@ class WarehouseError(UnifyError):
     """The warehouse cannot be opened or queried."""
 
 
-def extension(name: str = "delta") -> str | None:
+def extension(name: str) -> str | None:
     """Path of a DuckDB extension shipped by its duckdb-ext-<name> wheel (works offline)."""
     found = glob.glob(f"{sysconfig.get_paths()['purelib']}/duckdb_ext/extensions/v{duckdb.__version__}/*/{name}.duckdb_extension")
     return found[0] if found else None

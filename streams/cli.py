@@ -241,15 +241,16 @@ def status(config_path, wait, timeout):
     writer = writer_note(settings)
     try:
         with reading(settings.lake):
+            lake = settings.current_lake
             # the lake is read before the broker is asked: reading it after a failed connection can
             # abort the process at exit, in the teardown of the native Kafka and Delta libraries
             note = outage_note(settings)
             try:
-                report = (wait_until_caught_up(bootstrap, topics, settings.current_lake, timeout) if wait
-                          else lag_report(bootstrap, topics, settings.current_lake))
+                report = (wait_until_caught_up(bootstrap, topics, lake, timeout) if wait
+                          else lag_report(bootstrap, topics, lake))
             except BrokerError as exc:
                 raise BrokerError(f"{exc}; {note}") from None
-            dead = dead_letter_counts(settings.current_lake)
+            dead = dead_letter_counts(lake)
     except LakeError as exc:
         raise LakeError(f"{exc}; {writer}" if writer else str(exc)) from None
     _print_rows(["topic", "partition", "end_offset", "committed", "lag", "dead_letters", "committed_at"],

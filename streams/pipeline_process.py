@@ -19,6 +19,7 @@ from streams.outbox import Outbox
 from streams.pipeline import BatchResult, Message, Pipeline
 from streams.settings import ConfigModel, Settings
 from streams.topics import read_range
+from unify.errors import first_line
 
 log = logging.getLogger("unify.worker")
 
@@ -67,7 +68,7 @@ def _start(config: dict, bootstrap: str) -> None:
     try:
         _child["pipeline"] = Pipeline(settings, outbox=Outbox(settings, bootstrap))
     except Exception as exc:  # the lake out of reach: said by the first task, to the parent
-        _child["failure"] = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}"
+        _child["failure"] = f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _pipeline() -> Pipeline:

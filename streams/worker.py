@@ -33,6 +33,7 @@ from streams.pipeline import Message
 from streams.pipeline_process import PipelineProcess, lake_offsets
 from streams.relay import batches, max_record_bytes, pack
 from streams.settings import Settings
+from unify.errors import first_line
 from streams.topics import ensure_topics
 
 log = logging.getLogger("unify.worker")
@@ -174,10 +175,10 @@ class Writer:
         a new pipeline restores the state the lake holds and takes the relay again from the
         last committed batch. Retried with backoff while the lake stays out of reach; said
         once in the log when it fails and once when it is back."""
-        log.warning("the pipeline failed (%s); restarting it from the lake", _first_line(failure))
+        log.warning("the pipeline failed (%s); restarting it from the lake", first_line(failure))
         outage = writer_outage_file(self.settings.lake)  # for `unify status`
         outage.parent.mkdir(parents=True, exist_ok=True)
-        outage.write_text(json.dumps({"since": time.time(), "reason": _first_line(failure)}))
+        outage.write_text(json.dumps({"since": time.time(), "reason": first_line(failure)}))
         since, delay = time.monotonic(), 1.0
         try:
             while not self._stopping.is_set():
@@ -190,7 +191,7 @@ class Writer:
                     log.warning("the pipeline is back after %.0f s", time.monotonic() - since)
                     return
                 except Exception as exc:
-                    log.info("the lake is still failing (%s); retrying in %.0f s", _first_line(exc), delay)
+                    log.info("the lake is still failing (%s); retrying in %.0f s", first_line(exc), delay)
                     self._stopping.wait(delay)
                     delay = min(delay * 2, 30.0)
         finally:
@@ -249,10 +250,6 @@ class Writer:
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline = None
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
 def build_app(settings: Settings, bootstrap: str) -> faust.App:

@@ -10,6 +10,15 @@ class UnifyError(Exception):
     """Root of every error the product raises on purpose."""
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to one line, for logs and one-line errors.
+
+    >>> first_line(OSError("connection refused\\nretried 10 times"))
+    'connection refused'
+    """
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
 class SpecError(UnifyError):
     """A match, source or survivorship spec is inconsistent."""
 
