@@ -28,7 +28,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from faust.transport.drivers import aiokafka as faust_kafka
 
 from sinks.warehouse import create_views
-from streams.broker import outage_file, reachable, writer_outage_file
+from streams.broker import outage_file, reachable, runtime_dir, writer_outage_file
 from streams.pipeline import Message
 from streams.pipeline_process import PipelineProcess, lake_offsets
 from streams.relay import batches, max_record_bytes, pack
@@ -258,6 +258,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
         stream.app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        datadir=str(runtime_dir(settings.lake) / "faust"),  # not the working directory
         web_enabled=False,
         topic_partitions=stream.partitions,
         topic_replication_factor=1,

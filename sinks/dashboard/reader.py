@@ -44,6 +44,7 @@ class PanelReader:
         return await loop.run_in_executor(self._executor, self._query, panel, params)
 
     def _query(self, panel: str, params: dict[str, str]) -> dict:
+        self._engine.renew()
         cursor = self._engine.cursor()
         try:
             return PANELS[panel](cursor, **params)

@@ -2,8 +2,9 @@
 
 The warehouse file is opened read-only only long enough to copy its view definitions (SQL
 over `delta_scan`), never held: a reader's lock would stop the worker rewriting the file at
-start-up. Definitions are re-read when a client connects, and the data is always the
-latest Delta commit because the views read it at query time.
+start-up. Definitions are re-read when a client connects. Before each query the tables its
+views read are brought to their latest Delta commit (`Snapshots`), so the data is always the
+latest commit without every query replaying the Delta logs.
 """
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ import duckdb
 
 from sinks.lake import parent
 from sinks.sql_endpoint.pgtypes import PgColumnType, pg_type
+from sinks.sql_endpoint.snapshots import SCAN, Snapshots
 from sinks.warehouse import WarehouseError, connect
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "public"  # where PostgreSQL clients look for tables, so the views live there
 _USE_SCHEMA = f"USE memory.{SCHEMA}"
-_DELTA_TABLE = re.compile(r"delta_scan\('((?:[^']|'')*)'[,)]")
 # DuckDB renders a view's SQL in one normal form, so the prefix is reliable.
 _CREATE_VIEW = "CREATE VIEW "
 
@@ -65,16 +66,19 @@ class Engine:
         self.warehouse = Path(warehouse)
         self._lock = threading.Lock()
         self._views: dict[str, str] = {}
+        self._reads: dict[str, set[str]] = {}  # view (lower case) -> the tables it reads, through other views too
+        self._named = re.compile("$^")  # any view's name in a query
         self._columns: list[Column] = []
         views = read_views(self.warehouse)
         self._db = connect(":memory:")
         self._db.execute(f"CREATE SCHEMA {SCHEMA}")
+        self._snapshots = Snapshots(self._db)
         self._apply(views)
         self._lock_down(views)
 
     def _lock_down(self, views: dict[str, str]) -> None:
         """Files outside the lake unreadable, no extension loading, settings frozen."""
-        tables = [path.replace("''", "'") for sql in views.values() for path in _DELTA_TABLE.findall(sql)]
+        tables = [table for sql in views.values() for table, _ in _scans(sql)]
         allowed = ", ".join(_literal(lake) for lake in sorted({parent(table) for table in tables}))
         for statement in (f"SET allowed_directories = [{allowed}]",
                           "SET enable_external_access = false",
@@ -99,6 +103,24 @@ class Engine:
         with self._lock:
             if views != self._views:
                 self._apply(views)
+
+    def renew(self, sql: str | None = None) -> None:
+        """Bring the tables that `sql` reads through the views (all, without `sql`) to their
+        latest commit before it runs."""
+        names = self._reads.keys() if sql is None else {name.lower() for name in self._named.findall(sql)}
+        tables = set().union(*(self._reads.get(name, ()) for name in names))
+        if not tables:
+            return
+        with self._lock:
+            renewed = self._snapshots.renew(tables)
+            if renewed:
+                cursor = self.cursor()
+                try:
+                    for view in self._views.values():
+                        if any(table in renewed for table, _ in _scans(view)):
+                            cursor.execute(self._created(view))
+                finally:
+                    cursor.close()
 
     @property
     def columns(self) -> list[Column]:
@@ -126,7 +148,7 @@ class Engine:
                 errors = {}
                 for name, sql in pending.items():
                     try:
-                        cursor.execute(sql.replace(_CREATE_VIEW, "CREATE OR REPLACE VIEW ", 1))
+                        cursor.execute(self._created(sql))
                     except duckdb.Error as exc:
                         errors[name] = str(exc).splitlines()[0]
                 if len(errors) == len(pending):
@@ -135,6 +157,10 @@ class Engine:
             for name, error in errors.items():
                 log.warning("view %s is not served: %s", name, error)
             self._views = {name: sql for name, sql in views.items() if name not in errors}
+            self._reads = tables_read(self._views)
+            self._snapshots.retain(set().union(*self._reads.values()))
+            self._named = re.compile(r"\b(" + "|".join(map(re.escape, sorted(self._views, key=len, reverse=True)))
+                                     + r")\b", re.IGNORECASE)
             rows = cursor.execute(
                 "SELECT table_name, column_name, column_index, data_type FROM duckdb_columns() "
                 "WHERE database_name = 'memory' AND schema_name = ? ORDER BY table_name, column_index",
@@ -143,3 +169,29 @@ class Engine:
                              for view, name, position, data_type in rows]
         finally:
             cursor.close()
+
+    def _created(self, sql: str) -> str:
+        """A stored CREATE VIEW as this engine runs it: replacing, on pinned snapshots."""
+        return self._snapshots.bind(sql.replace(_CREATE_VIEW, "CREATE OR REPLACE VIEW ", 1))
+
+
+def _scans(sql: str) -> list[tuple[str, str]]:
+    return [(path.replace("''", "'"), pushdown) for path, pushdown in SCAN.findall(sql)]
+
+
+def tables_read(views: dict[str, str]) -> dict[str, set[str]]:
+    """View (in lower case) -> every table it reads, directly or through the other views it names."""
+    direct = {name: {table for table, _ in _scans(sql)} for name, sql in views.items()}
+    uses = {name: {other for other in views if other != name and re.search(rf"\b{re.escape(other)}\b", sql)}
+            for name, sql in views.items()}
+    reads: dict[str, set[str]] = {}
+
+    def closure(name: str, seen: frozenset = frozenset()) -> set[str]:
+        if name not in reads:
+            tables = set(direct[name])
+            for other in uses[name] - seen:
+                tables |= closure(other, seen | {name})
+            reads[name] = tables
+        return reads[name]
+
+    return {name.lower(): closure(name) for name in views}

@@ -192,7 +192,12 @@ class DuckPortal(Portal):
         await session.start(self)
         values = self._statement.typed_params(self._params)
         sql = self._statement.sql
-        description = await session.run(lambda: session.cursor().execute(sql, values).description) or []
+
+        def run() -> list:
+            session.engine.renew(sql)
+            return session.cursor().execute(sql, values).description
+
+        description = await session.run(run) or []
         self._started = True
         self._exhausted = not description
         self._types = [pg_type(kind) for _name, kind, *_ in description]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 
 from sinks.sql_endpoint import EndpointError, SqlEndpoint
+from sinks.sql_endpoint.engine import Engine
 from sinks.warehouse import WarehouseError, connect
 
 pytestmark = pytest.mark.integration
@@ -246,6 +247,39 @@ def test_a_new_delta_commit_is_visible_to_the_next_query(tmp_path):
         deltalake.write_deltalake(str(table), customers("C0000000003"), mode="append")
         assert con.execute("SELECT count(*) FROM dim_customer").fetchone() == (3,)
         assert psql(endpoint.port, "SELECT max(customer_id) FROM dim_customer").stdout.strip() == "C0000000003"
+
+
+def test_each_query_reads_the_latest_commit_from_a_pinned_snapshot(tmp_path):
+    warehouse, table = make_warehouse(tmp_path)
+    con = connect(warehouse)
+    con.execute("CREATE VIEW vip_customer AS SELECT customer_id FROM dim_customer WHERE vip")
+    con.close()
+    engine = Engine(warehouse)
+
+    def ask(sql: str) -> list[tuple]:
+        engine.renew(sql)
+        cursor = engine.cursor()
+        try:
+            return cursor.execute(sql).fetchall()
+        finally:
+            cursor.close()
+
+    def snapshots() -> set[str]:
+        return {name for (name,) in ask("SELECT database_name FROM duckdb_databases()") if name.startswith("_lake_")}
+
+    try:
+        assert ask("SELECT count(*) FROM dim_customer") == [(2,)]
+        pinned = snapshots()
+        assert len(pinned) == 1
+        assert ask("SELECT count(*) FROM dim_customer") == [(2,)] and snapshots() == pinned  # no commit, no re-read
+        for n in (3, 4, 5):
+            deltalake.write_deltalake(str(table), customers(f"C{n:010d}"), mode="append")
+            assert ask("SELECT count(*) FROM dim_customer") == [(n,)]
+        assert len(snapshots()) == 2 and not snapshots() & pinned  # the current one and the one before
+        deltalake.write_deltalake(str(table), customers("C0000000009", "C0000000008"), mode="overwrite")
+        assert ask("SELECT * FROM vip_customer") == [("C0000000009",)]  # through the view over the view
+    finally:
+        engine.close()
 
 
 def test_views_the_worker_recreates_are_served_to_new_connections(tmp_path):
