@@ -74,11 +74,14 @@ def markdown(data: dict) -> str:
                 lines.append(f"| {r['people']:,} | {b['events']:,} | {b['seconds']} | {b['events_per_second']:,} | "
                              f"{b.get('peak_rss_bytes', 0) / 2**20:,.0f} MiB | {b.get('bytes_per_source_record', 0):,} |")
         lines += ["", "| people | customers | lake | query | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
-        for r in every:
-            for lake, key in (("live, uncompacted", "queries"), ("rebuilt, compacted", "queries_compacted")):
+        scaled = [r for r in data["pipeline"].values() if isinstance(r, dict) and "factor" in r]
+        for r in every + scaled:
+            people = f"{r['people']:,}" if "people" in r else "–"
+            rebuilt = f"rebuilt, scaled {r['factor']} x, compacted" if "factor" in r else "rebuilt, compacted"
+            for lake, key in (("live, uncompacted", "queries"), (rebuilt, "queries_compacted")):
                 for name, q in r.get(key, {}).items():
                     if isinstance(q, dict):
-                        lines.append(f"| {r['people']:,} | {r['customers']:,} | {lake} | {name.removesuffix('_ms')} | "
+                        lines.append(f"| {people} | {r['customers']:,} | {lake} | {name.removesuffix('_ms')} | "
                                      f"{q['p50']} | {q['p95']} | {q['p99']} |")
         lines.append("")
     return "\n".join(lines)

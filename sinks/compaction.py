@@ -26,7 +26,7 @@ from sinks.warehouse import connect
 TAIL_BYTES = 16 * 1024 * 1024  # files merged by `merge_log` stay below this
 
 
-def _writer(keys: str) -> WriterProperties:
+def writer_properties(keys: str) -> WriterProperties:
     """Compacted rows are sorted by key in row groups small enough for a point lookup to skip
     the rest; statistics only where a filter uses them, which keeps the footer every query
     reads small (and no other values in it)."""
@@ -62,9 +62,9 @@ def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
                     ORDER BY {keys}""").arrow()  # sorted: row-group statistics skip the rest
                 schema = table.schema().to_arrow()
                 write_deltalake(str(table_dir), pa.table(current).cast(pa.schema(schema)), mode="overwrite",
-                                predicate=f"batch <= {upto}", writer_properties=_writer(keys))
+                                predicate=f"batch <= {upto}", writer_properties=writer_properties(keys))
                 table = DeltaTable(str(table_dir))
-            table.optimize.compact(writer_properties=_writer(COMPACTABLE.get(name, ("batch",))[0]))
+            table.optimize.compact(writer_properties=writer_properties(COMPACTABLE.get(name, ("batch",))[0]))
             removed = 0
             if vacuum:
                 removed = len(table.vacuum(retention_hours=int(retention_hours), dry_run=False,
@@ -102,7 +102,7 @@ def merge_log(table: DeltaTable, name: str) -> int:
     """
     try:
         metrics = table.optimize.compact(target_size=TAIL_BYTES,
-                                         writer_properties=_writer(COMPACTABLE.get(name, ("batch",))[0]))
+                                         writer_properties=writer_properties(COMPACTABLE.get(name, ("batch",))[0]))
     except CommitFailedError:  # `unify compact` rewrote the log meanwhile: nothing to merge
         return 0
     return metrics["numFilesRemoved"] - metrics["numFilesAdded"]

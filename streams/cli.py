@@ -479,6 +479,10 @@ def bench(config_path, suites, people, large, out):
         figures = {"10000": run_pipeline(settings, 10_000, [1_000, 5_000], Path(out) / "work" / "10000")}
         for n in [100_000] + ([1_000_000] if large else []):
             figures[str(n)] = run_rebuild(settings, n, Path(out) / "work" / str(n))
+        if not large:  # lookups at 1M customers from the 100k lake, scaled
+            from bench.scaled import scaled_queries
+            work = Path(out) / "work"
+            figures["100000 x 10"] = scaled_queries(work / "100000" / "unify.yaml", work / "100000x10")
         save(Path(out), "pipeline", figures)
     click.echo(f"wrote {Path(out) / 'results.json'} and {Path(out) / 'results.md'}")
 

@@ -254,11 +254,13 @@ class Writer:
 
 def build_app(settings: Settings, bootstrap: str) -> faust.App:
     stream = settings.stream
+    datadir = runtime_dir(settings.lake) / "faust"  # not the working directory
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         stream.app_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
-        datadir=str(runtime_dir(settings.lake) / "faust"),  # not the working directory
+        datadir=str(datadir),
         web_enabled=False,
         topic_partitions=stream.partitions,
         topic_replication_factor=1,
