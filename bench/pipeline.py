@@ -194,10 +194,11 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
     return {"offered_events_per_s": rate, "produced": len(sent), **_percentiles(latencies)}
 
 
-def query_latency(config: Path) -> dict:
+def query_latency(config: Path, runs: int = 50) -> dict:
     """The views' latency as a reader sees it: a fresh process on the warehouse file (this
-    one has just generated worlds and compacted the lake, which slows DuckDB down)."""
-    out = subprocess.run([sys.executable, "-m", "bench.queries", str(config)], check=True,
+    one has just generated worlds and compacted the lake, which slows DuckDB down); `runs`
+    of each aggregation."""
+    out = subprocess.run([sys.executable, "-m", "bench.queries", str(config), str(runs)], check=True,
                          capture_output=True, cwd=Path(__file__).resolve().parents[1]).stdout
     return json.loads(out)
 

@@ -1,8 +1,9 @@
 """View latency from a reader process: point lookups by id and by e-mail (200 runs each, over
 50 keys drawn from the distinct values), a segment count and a full aggregation (50 runs
-each). Measured twice: by DuckDB on the warehouse file, as any DuckDB client reads it, and
-through `unify serve` with psycopg, as BI tools and dashboards read it.
-`python -m bench.queries CONFIG` prints JSON."""
+each, or as many as the second argument says). Measured twice: by DuckDB on the warehouse
+file, as any DuckDB client reads it, and through `unify serve` with psycopg, as BI tools
+and dashboards read it.
+`python -m bench.queries CONFIG [RUNS]` prints JSON."""
 from __future__ import annotations
 
 import contextlib
@@ -98,4 +99,4 @@ def _served(config: Path, warehouse: Path) -> Iterator[psycopg.Connection]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(query_latency(Path(sys.argv[1]))))
+    print(json.dumps(query_latency(Path(sys.argv[1]), *map(int, sys.argv[2:3]))))

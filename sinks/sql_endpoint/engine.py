@@ -84,6 +84,7 @@ class Engine:
                           "SET enable_external_access = false",
                           "SET autoinstall_known_extensions = false",
                           "SET autoload_known_extensions = false",
+                          "SET GLOBAL parquet_metadata_cache = true",  # Delta's files never change
                           "SET lock_configuration = true"):
             self._db.execute(statement)
 
