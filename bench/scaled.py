@@ -48,7 +48,7 @@ def scaled_queries(config: Path, workdir: Path, factor: int = 10, log=print) -> 
     scaled_config.write_text(yaml.safe_dump(data, sort_keys=False))
     scaled = load(scaled_config)
     create_views(scaled.warehouse, scaled.current_lake, scaled.engine.attributes, **scaled.view_options)
-    queries = query_latency(scaled_config, runs=10)  # an aggregation takes over a second here
+    queries = query_latency(scaled_config, runs=5)  # an aggregation takes over a second here
     log(f"  queries at {queries['customers']:,} customers (scaled {factor} x): " + ", ".join(
         f"{k} p99 {v['p99']} ms" for k, v in queries.items() if isinstance(v, dict)))
     return {"factor": factor, "customers": queries["customers"], "queries_compacted": queries}
