@@ -2,7 +2,8 @@
 and (with vacuum) delete the files no longer referenced.
 
 Only rows up to the batch committed when compaction starts are rewritten (`replaceWhere
-batch <= N`), so a worker appending at the same time loses nothing. The rewritten rows are
+batch <= N`), so a worker appending at the same time loses nothing. A log a worker deletes
+from meanwhile (a purge of deleted records) is left for the next compaction. The rewritten rows are
 marked `compacted`, which lets the views read them without a window (see `views._current`).
 History logs (customer versions, lineage, dead letters, metrics, checkpoints) keep every row;
 their files are only merged.
@@ -45,34 +46,13 @@ def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
     try:
         _purge_erased(con, lake)
         for table_dir in sorted(p for p in lake.iterdir() if (p / "_delta_log").exists()):
-            name = table_dir.name
             started = time.perf_counter()
-            table = DeltaTable(str(table_dir))
-            before = _rows(table)
-            if name in COMPACTABLE and before:
-                keys, order = COMPACTABLE[name]
-                schema = pa.schema(table.schema().to_arrow())
-                if "compacted" not in schema.names:  # a lake from before the flag
-                    ensure_table(table_dir, schema.append(pa.field("compacted", pa.bool_())))
-                    table = DeltaTable(str(table_dir))
-                (upto,) = con.execute(f"SELECT max(batch) FROM delta_scan('{uri(table_dir)}')").fetchone()
-                current = con.execute(f"""
-                    SELECT * REPLACE (true AS compacted) FROM delta_scan('{uri(table_dir)}') WHERE batch <= {upto}
-                    QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1
-                    ORDER BY {keys}""").arrow()  # sorted: row-group statistics skip the rest
-                schema = table.schema().to_arrow()
-                write_deltalake(str(table_dir), pa.table(current).cast(pa.schema(schema)), mode="overwrite",
-                                predicate=f"batch <= {upto}", writer_properties=writer_properties(keys))
-                table = DeltaTable(str(table_dir))
-            table.optimize.compact(writer_properties=writer_properties(COMPACTABLE.get(name, ("batch",))[0]))
-            removed = 0
-            if vacuum:
-                removed = len(table.vacuum(retention_hours=int(retention_hours), dry_run=False,
-                                           enforce_retention_duration=False))
-            table.create_checkpoint()  # last (a vacuum commits too): readers replay one file
-            report[name] = {"rows_before": before, "rows_after": _rows(DeltaTable(str(table_dir))),
-                            "files": len(DeltaTable(str(table_dir)).file_uris()),
-                            "files_vacuumed": removed, "seconds": round(time.perf_counter() - started, 2)}
+            try:
+                report[table_dir.name] = _compact_log(con, table_dir, vacuum, retention_hours)
+            except CommitFailedError:  # a worker purged rows of it meanwhile: the next compaction
+                report[table_dir.name] = {"rows_before": None, "rows_after": None, "files": None,
+                                          "files_vacuumed": 0}
+            report[table_dir.name]["seconds"] = round(time.perf_counter() - started, 2)
     finally:
         con.close()
     if vacuum:
@@ -80,6 +60,36 @@ def compact(root: Path, vacuum: bool = False, retention_hours: int = 168) -> dic
             report[f"superseded {path.name}"] = {"rows_before": None, "rows_after": 0, "files": 0,
                                                   "files_vacuumed": None, "seconds": 0}
     return report
+
+
+def _compact_log(con, table_dir: Path, vacuum: bool, retention_hours: int) -> dict:
+    name = table_dir.name
+    table = DeltaTable(str(table_dir))
+    before = _rows(table)
+    if name in COMPACTABLE and before:
+        keys, order = COMPACTABLE[name]
+        schema = pa.schema(table.schema().to_arrow())
+        if "compacted" not in schema.names:  # a lake from before the flag
+            ensure_table(table_dir, schema.append(pa.field("compacted", pa.bool_())))
+            table = DeltaTable(str(table_dir))
+        (upto,) = con.execute(f"SELECT max(batch) FROM delta_scan('{uri(table_dir)}')").fetchone()
+        current = con.execute(f"""
+            SELECT * REPLACE (true AS compacted) FROM delta_scan('{uri(table_dir)}') WHERE batch <= {upto}
+            QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1
+            ORDER BY {keys}""").arrow()  # sorted: row-group statistics skip the rest
+        schema = table.schema().to_arrow()
+        write_deltalake(str(table_dir), pa.table(current).cast(pa.schema(schema)), mode="overwrite",
+                        predicate=f"batch <= {upto}", writer_properties=writer_properties(keys))
+        table = DeltaTable(str(table_dir))
+    table.optimize.compact(writer_properties=writer_properties(COMPACTABLE.get(name, ("batch",))[0]))
+    removed = 0
+    if vacuum:
+        removed = len(table.vacuum(retention_hours=int(retention_hours), dry_run=False,
+                                   enforce_retention_duration=False))
+    table.create_checkpoint()  # last (a vacuum commits too): readers replay one file
+    after = DeltaTable(str(table_dir))
+    return {"rows_before": before, "rows_after": _rows(after), "files": len(after.file_uris()),
+            "files_vacuumed": removed}
 
 
 def merge_small_files(lake: Path, min_files: int = 16) -> int:

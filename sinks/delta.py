@@ -16,9 +16,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import CommitFailedError
 
 from sinks.lake import location
-from sinks.tables import schemas
+from sinks.tables import COMPACTABLE, schemas
 from unify.cdm import OrderChange
 from unify.resolver import Output
 
@@ -110,6 +111,7 @@ class DeltaSink:
         # customer -> the segments it is in, as the segment tracker last recorded them
         self.segments: dict[str, tuple[str, ...]] = {}
         self.appended: Counter[str] = Counter()  # files appended per log, for `compaction.merge_log`
+        self.current_rows = 0  # rows appended to the current-state logs, for the compactor
 
     def _ensure(self, name: str, schema: pa.Schema) -> None:
         ensure_table(self.lake / name, schema)
@@ -264,11 +266,25 @@ class DeltaSink:
         return table
 
     def _delete(self, name: str, predicate: str) -> None:
-        self.table(name).delete(predicate)
+        self._committed(lambda: self.table(name).delete(predicate))
+
+    @staticmethod
+    def _committed(commit, attempts: int = 5) -> None:
+        """Run a commit again when it conflicts with one the compactor made meanwhile (it
+        rewrites the logs in a process of its own); a failed commit left nothing behind."""
+        for attempt in range(attempts):
+            try:
+                commit()
+                return
+            except CommitFailedError:
+                if attempt == attempts - 1:
+                    raise
 
     def _append(self, name: str, rows: list[dict], commit: CommitProperties | None = None) -> None:
         self._write(name, pa.Table.from_pylist(rows, schema=self.schemas[name]), commit)
 
     def _write(self, name: str, table: pa.Table, commit: CommitProperties | None = None) -> None:
-        write_deltalake(self.table(name), table, mode="append", commit_properties=commit)
+        self._committed(lambda: write_deltalake(self.table(name), table, mode="append", commit_properties=commit))
         self.appended[name] += 1
+        if name in COMPACTABLE:
+            self.current_rows += table.num_rows

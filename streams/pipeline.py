@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from sinks.compaction import compact, merge_log, merge_small_files
+from sinks.compaction import merge_log, merge_small_files
 from sinks.delta import DeltaSink
 from sinks.restore import read_orders, restore_resolver
 from sinks.segments import SegmentTracker
@@ -39,6 +39,7 @@ class BatchResult:
     contacts: int
     orders: int
     dead_letters: int
+    current_rows: int = 0  # written to the current-state logs (what compaction rewrites)
 
 
 def tune_gc() -> None:
@@ -94,15 +95,17 @@ class Pipeline:
             self.enrich.apply_order(change, self.resolver)
         self.enrich.settle(self.resolver)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink, **settings.view_options)
-        self._segments_at = self._compacted_at = time.monotonic()
+        self._segments_at = time.monotonic()
         if settings.stream.merge_after_files:
             merge_small_files(self.sink.lake, min_files=settings.stream.merge_after_files)
         tune_gc()
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True,
-                relayed: tuple[str, int, int] | None = None) -> BatchResult:
+                relayed: tuple[str, int, int] | None = None, merge: bool = True) -> BatchResult:
         """One batch; `relayed` is the relay topic, partition and next offset it came to,
-        recorded in the lake with the source offsets (see streams.worker)."""
+        recorded in the lake with the source offsets (see streams.worker). `merge=False`
+        leaves small files alone (a compaction is rewriting the logs)."""
+        rows_before = self.sink.current_rows
         orders: dict[tuple[str, str], OrderChange] = {}
         overrides = []
         erasures = []
@@ -151,20 +154,10 @@ class Pipeline:
             segment_events = self.update_segments()
             if self.outbox:
                 self.outbox.send(segment_events=segment_events)
-        every = self.settings.stream.compact_every_seconds
-        if every and time.monotonic() - self._compacted_at >= every:
-            self.compact()
-        self._merge_busiest_log()
+        if merge:
+            self._merge_busiest_log()
         settle_gc()
-        return BatchResult(events, contacts, len(orders), len(dead))
-
-    def compact(self) -> None:
-        """Compact the current-state logs. Between batches, so the single writer never races
-        its own compaction; deleting files is left to `unify compact --vacuum`, when no
-        reader can be using them."""
-        compact(self.settings.lake)
-        self._compacted_at = time.monotonic()
-        self.sink.appended.clear()
+        return BatchResult(events, contacts, len(orders), len(dead), self.sink.current_rows - rows_before)
 
     def _merge_busiest_log(self) -> None:
         """Merge the small files of the log that has had most appends, once it has had

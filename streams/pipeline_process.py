@@ -8,6 +8,7 @@ parent (a kill -9 of the worker leaves no writer behind) and the worker with it.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import multiprocessing
 import signal
@@ -53,14 +54,16 @@ def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pi
     return fresh
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """For a child process: killed when the thread that started it ends (a kill -9 of the
+    worker leaves nothing behind)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     PR_SET_PDEATHSIG = 1
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _start(config: dict, bootstrap: str) -> None:
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when the child stops
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
     settings = Settings(ConfigModel.model_validate(config), Path("/"))
@@ -77,17 +80,27 @@ def _pipeline() -> Pipeline:
     return _child["pipeline"]
 
 
+def picklable(task):
+    """A task whose failure reaches the parent as one line: some exceptions (delta-rs's)
+    cannot be pickled, and the parent would only learn that."""
+    @functools.wraps(task)  # pickled by name, as the module-level task
+    def run(*args):
+        try:
+            return task(*args)
+        except Exception as exc:
+            raise RuntimeError(f"{type(exc).__name__}: {first_line(exc)}") from None
+    return run
+
+
+@picklable
 def _catch_up_to(target: dict[tuple[str, int], int]) -> int:
     return catch_up(_pipeline(), _child["bootstrap"], target)
 
 
-def _process(messages: list[Message], relayed: tuple[str, int, int] | None) -> BatchResult:
+@picklable
+def _process(messages: list[Message], relayed: tuple[str, int, int] | None, merge: bool) -> BatchResult:
     _child["pipeline"] = follow_version(_child["settings"], _child["bootstrap"], _pipeline())
-    return _child["pipeline"].process(messages, relayed=relayed)
-
-
-def _compact() -> None:
-    _pipeline().compact()
+    return _child["pipeline"].process(messages, relayed=relayed, merge=merge)
 
 
 class PipelineProcess:
@@ -103,11 +116,9 @@ class PipelineProcess:
         not; returns the count."""
         return self._pool.submit(_catch_up_to, target).result()
 
-    def submit(self, messages: list[Message], relayed: tuple[str, int, int] | None = None) -> Future:
-        return self._pool.submit(_process, messages, relayed)
-
-    def compact(self) -> Future:
-        return self._pool.submit(_compact)
+    def submit(self, messages: list[Message], relayed: tuple[str, int, int] | None = None,
+               merge: bool = True) -> Future:
+        return self._pool.submit(_process, messages, relayed, merge)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)

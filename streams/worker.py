@@ -29,6 +29,7 @@ from faust.transport.drivers import aiokafka as faust_kafka
 
 from sinks.warehouse import create_views
 from streams.broker import outage_file, reachable, runtime_dir, writer_outage_file
+from streams.compactor import Compactor
 from streams.pipeline import Message
 from streams.pipeline_process import PipelineProcess, lake_offsets
 from streams.relay import batches, max_record_bytes, pack
@@ -118,6 +119,7 @@ class Writer:
         self.settings, self.bootstrap = settings, bootstrap
         self.relay = TopicPartition(settings.relay_topic, 0)
         self.pipeline: PipelineProcess | None = None
+        self.compactor: Compactor | None = None  # with the pipeline
         self._done = 0  # the relay offset below which the lake has every record
         self._failure: Exception | None = None  # of a start in the assignment callback
         self._stopping = threading.Event()
@@ -140,7 +142,6 @@ class Writer:
             "session.timeout.ms": int(stream.session_timeout * 1000), "heartbeat.interval.ms": 1000,
             "max.poll.interval.ms": 3_600_000,  # a restore from a large lake takes minutes
             "fetch.wait.max.ms": WRITER_FETCH_WAIT_MS, "queued.max.messages.kbytes": 16_384})
-        written_at, compacted = time.monotonic(), True  # the last batch; compacted since
         try:
             consumer.subscribe([self.relay.topic], on_assign=self._assigned, on_revoke=self._revoked,
                                on_lost=self._revoked)
@@ -151,16 +152,16 @@ class Writer:
                         raise self._failure
                     records = self.unseen([(m.offset(), m.value()) for m in polled if m.error() is None])
                     for messages, after in batches(records, stream.batch_size):
-                        result = self.pipeline.submit(messages, (self.relay.topic, 0, after)).result()
+                        result = self.pipeline.submit(messages, (self.relay.topic, 0, after),
+                                                      merge=not self.compactor.busy).result()
                         consumer.commit(offsets=[TopicPartition(self.relay.topic, 0, after)], asynchronous=False)
-                        written_at, compacted = time.monotonic(), False
+                        self.compactor.written(result.current_rows)
                         log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
                                  result.events, result.contacts, result.orders, result.dead_letters)
-                    idle = stream.compact_when_idle_seconds
-                    if idle and not compacted and self.pipeline and time.monotonic() - written_at >= idle:
-                        # the stream went quiet: lookups read compacted rows until it resumes
-                        self.pipeline.compact().result()
-                        compacted = True
+                        if self.compactor.due():
+                            self.compactor.start()
+                    if self.compactor is not None and self.compactor.due():  # the stream has gone quiet
+                        self.compactor.start()
                 except Exception as exc:  # the lake unreachable, the pipeline process killed
                     self._recover(consumer, exc)
             consumer.close()  # leaves the group, so the partition moves at once
@@ -238,6 +239,7 @@ class Writer:
             pipeline.close()
             raise
         self.pipeline = pipeline
+        self.compactor = Compactor(settings.lake, settings.stream)
         log.warning("this worker writes the lake %s", settings.lake)
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -250,6 +252,9 @@ class Writer:
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline = None
+        if self.compactor is not None:
+            self.compactor.close()
+            self.compactor = None
 
 
 def build_app(settings: Settings, bootstrap: str) -> faust.App:

@@ -3,17 +3,19 @@ the truth; bad input is dead-lettered and the stream goes on; a restart keeps id
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from deltalake import DeltaTable
 
 from streams.demo import accuracy_against_truth, publish_world
 from streams.settings import load
 from streams.status import wait_until_caught_up
 from streams.topics import produce_all, producer
 from tests.conftest import query, running, unify as unify_cli
-from tests.integration.helpers import dimension, wait_for
+from tests.integration.helpers import assert_as_if_uninterrupted, dimension, wait_for
 from unify.synthetic import WorldSpec, generate
 
 pytestmark = pytest.mark.integration
@@ -179,3 +181,24 @@ def test_a_purchase_reaches_features_and_scores_within_seconds(broker, make_conf
     assert row[2] is not None and row[3] == 0.0
     brands = [b for (b,) in query(settings, f"SELECT brand FROM customer_brand_affinity WHERE customer_id = '{cid}'")]
     assert "Brandnew" in brands
+
+
+def test_the_worker_compacts_beside_the_stream(broker, make_config, tmp_path):
+    # compaction only for the rows written since the last one (not when idle): batches keep
+    # committing while it rewrites the logs, CDC deletes purge them meanwhile, nothing is lost
+    config = make_config(broker.bootstrap, batch_seconds=0.2, batch_size=300, compact_when_idle_seconds=0,
+                         compact_after_rows=1_500, compact_after_share=0.1)
+    settings = load(config)
+    spec = WorldSpec(people=1500, seed=23, delete_rate=0.05)
+    with running(["run", "-c", str(config), "--bootstrap", broker.bootstrap], tmp_path / "worker.log") as w:
+        publish_world(settings, broker.bootstrap, spec)
+        wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=300)
+        assert w.poll() is None
+    # the links log's commits: compactions (overwrites) with batches appended between them
+    history = [e for e in reversed(DeltaTable(str(settings.current_lake / "customer_links_log")).history())]
+    kinds = "".join("c" if e["operationParameters"].get("mode") == "Overwrite" else "a"
+                    for e in history if e["operation"] == "WRITE")
+    assert re.search("c+a+c", kinds), kinds
+    log = (tmp_path / "worker.log").read_text()
+    assert "the pipeline failed" not in log and "Traceback" not in log
+    assert_as_if_uninterrupted(settings, config, tmp_path, spec)
