@@ -5,8 +5,9 @@ point lookup then reads one compacted row instead of ranking every row written s
 writer starts one once the stream has gone quiet (`stream.compact_when_idle_seconds`), once
 the rows written since the last one pass both `stream.compact_after_rows` and
 `stream.compact_after_share` of the rows it left (so while a stream goes on, a lookup costs
-a bounded share more, and compaction takes a bounded share of the time), and at the latest
-every `stream.compact_every_seconds`. Batches keep committing meanwhile: compaction rewrites
+a bounded share more, and compaction takes a bounded share of the time) unless the writer
+has a backlog to catch up on (a bulk load or a replay: compaction would only slow it down),
+and at the latest every `stream.compact_every_seconds`. Batches keep committing meanwhile: compaction rewrites
 only the rows up to the batch committed when it starts, and a commit of the writer that
 conflicts with one of its commits runs again (`sinks.delta`).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -23,6 +25,12 @@ from streams.pipeline_process import die_with_parent, picklable
 from unify.errors import first_line
 
 log = logging.getLogger("unify.worker")
+
+
+def _background() -> None:
+    """The compaction process yields the cores to the batches (and dies with the worker)."""
+    die_with_parent()
+    os.nice(10)
 
 
 @picklable
@@ -40,7 +48,7 @@ class Compactor:
         self._after_share, self._after_rows = stream.compact_after_share, stream.compact_after_rows
         self._every, self._idle = stream.compact_every_seconds, stream.compact_when_idle_seconds
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=die_with_parent)
+                                         initializer=_background)
         self._running: Future | None = None
         self._started_at = time.monotonic()
         self._rows_left = 0  # by the last compaction: unknown until one has run
@@ -58,14 +66,15 @@ class Compactor:
         self._written_at = time.monotonic()
         self._compacted = False
 
-    def due(self) -> bool:
+    def due(self, caught_up: bool) -> bool:
+        """Whether to start one now; `caught_up`: the writer has no backlog."""
         self._collect()
         now = time.monotonic()
         if self._compacted or self.busy:
             return False
         return (bool(self._idle) and now - self._written_at >= self._idle
-                or bool(self._after_share) and self._rows_since >= max(self._after_rows,
-                                                                       self._after_share * self._rows_left)
+                or caught_up and bool(self._after_share)
+                and self._rows_since >= max(self._after_rows, self._after_share * self._rows_left)
                 or bool(self._every) and now - self._started_at >= self._every)
 
     def start(self) -> None:

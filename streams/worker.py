@@ -158,9 +158,8 @@ class Writer:
                         self.compactor.written(result.current_rows)
                         log.info("batch: %d events, %d contacts, %d orders, %d dead letters",
                                  result.events, result.contacts, result.orders, result.dead_letters)
-                        if self.compactor.due():
-                            self.compactor.start()
-                    if self.compactor is not None and self.compactor.due():  # the stream has gone quiet
+                    # a full buffer means a backlog, which compaction would only slow down
+                    if self.compactor is not None and self.compactor.due(caught_up=len(polled) < RELAY_BUFFER):
                         self.compactor.start()
                 except Exception as exc:  # the lake unreachable, the pipeline process killed
                     self._recover(consumer, exc)

@@ -184,14 +184,15 @@ def test_a_purchase_reaches_features_and_scores_within_seconds(broker, make_conf
 
 
 def test_the_worker_compacts_beside_the_stream(broker, make_config, tmp_path):
-    # compaction only for the rows written since the last one (not when idle): batches keep
-    # committing while it rewrites the logs, CDC deletes purge them meanwhile, nothing is lost
+    # compaction only for the rows written since the last one (not when idle), on a steady
+    # stream: batches keep committing while it rewrites the logs, CDC deletes purge them
+    # meanwhile, and nothing is lost
     config = make_config(broker.bootstrap, batch_seconds=0.2, batch_size=300, compact_when_idle_seconds=0,
                          compact_after_rows=1_500, compact_after_share=0.1)
     settings = load(config)
     spec = WorldSpec(people=1500, seed=23, delete_rate=0.05)
     with running(["run", "-c", str(config), "--bootstrap", broker.bootstrap], tmp_path / "worker.log") as w:
-        publish_world(settings, broker.bootstrap, spec)
+        publish_world(settings, broker.bootstrap, spec, on_sent=lambda sent: time.sleep(sent / 1000))
         wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=300)
         assert w.poll() is None
     # the links log's commits: compactions (overwrites) with batches appended between them
