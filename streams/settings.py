@@ -52,7 +52,7 @@ class StreamModel(_Strict):
     compact_every_seconds: float = Field(900.0, ge=0)
     compact_when_idle_seconds: float = Field(5.0, ge=0)
     compact_after_share: float = Field(0.2, ge=0)
-    compact_after_rows: int = Field(20_000, ge=0)
+    compact_after_rows: int = Field(50_000, ge=0)
     merge_after_files: int = Field(30, ge=0)
     max_event_bytes: int = Field(1_000_000, gt=0)
     partitions: int = Field(1, gt=0)
