@@ -3,8 +3,9 @@ and (with vacuum) delete the files no longer referenced.
 
 Only rows up to the batch committed when compaction starts are rewritten (`replaceWhere
 batch <= N`), so a worker appending at the same time loses nothing. A log a worker deletes
-from meanwhile (a purge of deleted records) is left for the next compaction. The rewritten rows are
-marked `compacted`, which lets the views read them without a window (see `views._current`).
+from meanwhile (a purge of deleted records) is left for the next compaction. The rewritten
+rows are marked `compacted`, which lets the views read them without a window (see
+`views._current`).
 History logs (customer versions, lineage, dead letters, metrics, checkpoints) keep every row;
 their files are only merged.
 Time travel (`--as-of`) before a compaction sees the compacted state.

@@ -2,13 +2,13 @@
 
 Compaction rewrites the current-state logs to their current rows (`sinks.compaction`); a
 point lookup then reads one compacted row instead of ranking every row written since. The
-writer starts one once the stream has gone quiet (`stream.compact_when_idle_seconds`), once
+writer starts one once the stream has gone quiet (`stream.compact_when_idle_seconds`); once
 the rows written since the last one pass both `stream.compact_after_rows` and
-`stream.compact_after_share` of the rows it left (so while a stream goes on, a lookup costs
-a bounded share more, and compaction takes a bounded share of the time) unless the writer
-has a backlog to catch up on (a bulk load or a replay: compaction would only slow it down),
-and at the latest every `stream.compact_every_seconds`. Batches keep committing meanwhile: compaction rewrites
-only the rows up to the batch committed when it starts, and a commit of the writer that
+`stream.compact_after_share` of the rows it left, unless the writer has a backlog to catch
+up on (a bulk load or a replay, which compaction would only slow down), so that while a
+stream goes on a lookup costs a bounded share more; and at the latest every
+`stream.compact_every_seconds`. Batches keep committing meanwhile: compaction rewrites only
+the rows up to the batch committed when it starts, and a commit of the writer that
 conflicts with one of its commits runs again (`sinks.delta`).
 """
 from __future__ import annotations
