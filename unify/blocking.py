@@ -18,47 +18,70 @@ from typing import Hashable, Iterable
 
 
 class BlockIndex:
+    """Key -> the records holding it. Most keys (an e-mail, a card number) belong to one
+    record, so such a key maps to that record itself: a one-member set would cost 216
+    bytes per key, about half the engine's memory."""
+
     __slots__ = ("max_size", "_blocks")
 
     def __init__(self, max_size: int):
         self.max_size = max_size
-        self._blocks: dict[str, set[Hashable]] = {}
+        self._blocks: dict[str, Hashable | set[Hashable]] = {}
 
     def add(self, key: str, rid: Hashable) -> str | None:
         """Add; returns 'became_generic' when this record tips the key over the cap."""
         block = self._blocks.get(key)
         if block is None:
-            block = self._blocks[key] = {rid}
-        else:
+            self._blocks[key] = rid
+            size = 1
+        elif block.__class__ is set:
             block.add(rid)
-        return "became_generic" if len(block) == self.max_size + 1 else None
+            size = len(block)
+        elif block == rid:
+            size = 1
+        else:
+            self._blocks[key] = {block, rid}
+            size = 2
+        return "became_generic" if size == self.max_size + 1 else None
 
     def remove(self, key: str, rid: Hashable) -> str | None:
         """Remove; returns 'became_specific' when the key drops back to the cap."""
         block = self._blocks.get(key)
         if block is None:
             return None
-        block.discard(rid)
-        if not block:
-            del self._blocks[key]
+        if block.__class__ is not set:
+            if block == rid:
+                del self._blocks[key]
             return None
+        block.discard(rid)
+        if len(block) == 1:
+            self._blocks[key] = next(iter(block))
         return "became_specific" if len(block) == self.max_size else None
 
-    def is_generic(self, key: str) -> bool:
+    def size(self, key: str) -> int:
         block = self._blocks.get(key)
-        return block is not None and len(block) > self.max_size
+        return 0 if block is None else len(block) if block.__class__ is set else 1
+
+    def is_generic(self, key: str) -> bool:
+        return self.size(key) > self.max_size
 
     def generic_keys(self) -> list[str]:
-        return sorted(k for k, block in self._blocks.items() if len(block) > self.max_size)
+        return sorted(k for k in self._blocks if self.is_generic(k))
 
     def members(self, key: str) -> set[Hashable]:
-        return self._blocks.get(key, set())
+        block = self._blocks.get(key)
+        return set() if block is None else set(block) if block.__class__ is set else {block}
 
     def candidates(self, keys: Iterable[str]) -> set[Hashable]:
         """Records sharing any non-generic key."""
         found: set[Hashable] = set()
         for key in keys:
             block = self._blocks.get(key)
-            if block is not None and len(block) <= self.max_size:
+            if block is None:
+                continue
+            if block.__class__ is not set:
+                if self.max_size:
+                    found.add(block)
+            elif len(block) <= self.max_size:
                 found |= block
         return found

@@ -106,6 +106,18 @@ class CustomerIds:
                     moved.add(rid)
         return changed, moved, events
 
+    def join(self, rid: RecordId, cid: str | None, at_ms: int, cause: str) -> tuple[str, list[LineageEvent]]:
+        """A new record joins customer `cid`, or a new customer when None, and no other
+        customer changes: `reassign` for the most common change, without its bookkeeping."""
+        events = []
+        if cid is None:
+            cid = self._new_id()
+            self.members[cid] = set()
+            events.append(LineageEvent("created", cid, (), (cid,), at_ms, cause))
+        self.members[cid].add(rid)
+        self.customer_of[rid] = cid
+        return cid, events
+
     def forget(self, rid: RecordId) -> None:
         self.customer_of.pop(rid, None)
 

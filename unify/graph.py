@@ -61,6 +61,7 @@ class LinkGraph:
         # the best pair of values per condition of links made since the last drain, so that
         # explaining them does not score them again
         self.explained: dict[tuple[RecordId, RecordId], tuple | None] = {}
+        self.unlinked = 0  # links removed so far: a change that removed none cannot split
 
     def override(self, a: RecordId, b: RecordId, always: bool | None,
                  touched: set[RecordId]) -> None:
@@ -99,6 +100,7 @@ class LinkGraph:
     def remove(self, rid: RecordId, touched: set[RecordId]) -> SourceRecord:
         record = self.records.pop(rid)
         for other in list(self.edges.pop(rid, {})):
+            self.unlinked += 1
             del self.edges[other][rid]
             if not self.edges[other]:
                 del self.edges[other]
@@ -130,6 +132,7 @@ class LinkGraph:
         if link == current:
             return
         if link is None:
+            self.unlinked += 1
             for x, y in ((a, b), (b, a)):
                 del self.edges[x][y]
                 if not self.edges[x]:

@@ -23,7 +23,7 @@ from typing import Iterable
 from unify.cdm import Change
 from unify.clusters import CustomerIds, LineageEvent, carry_over, id_number
 from unify.graph import ALWAYS, LinkGraph, RecordId, SourceRecord, pair
-from unify.matcher import ConditionResult, Matcher
+from unify.matcher import ConditionResult, Link, Matcher
 from unify.spec import MatchSpec, SurvivorshipSpec
 from unify.survivorship import MostRecent, policy, recency
 
@@ -147,10 +147,31 @@ class Resolver:
             self.tombstones.pop(rid, None)
             record = SourceRecord(rid, change.attributes, change.position, change.event_ms,
                                   min(first_ms, change.event_ms), self.matcher.rule_keys(change.attributes))
+            unlinked = self.graph.unlinked
             self.graph.add(record, touched)
+            if current is None and self.graph.unlinked == unlinked:
+                # a new record that only made links, all its own: one component, no split
+                linked = self.graph.neighbours(rid)
+                if all(r in linked or r == rid for r in touched):
+                    self._join(rid, touched, change.event_ms, f"{change.op}:{rid[0]}/{rid[1]}")
+                    return
         self._recluster(touched, change.event_ms, f"{change.op}:{rid[0]}/{rid[1]}")
 
-    def _recluster(self, touched: set[RecordId], at_ms: int, cause: str) -> None:
+    def _join(self, rid: RecordId, touched: set[RecordId], at_ms: int, cause: str) -> None:
+        """A new record linked to the records of at most one customer joins it (or starts
+        one); linked to several, it merges them."""
+        previous = {self.ids.customer_of[r] for r in self.graph.neighbours(rid)}
+        if len(previous) > 1:
+            self._recluster(touched, at_ms, cause, joined=True)
+            return
+        cid, events = self.ids.join(rid, previous.pop() if previous else None, at_ms, cause)
+        self._lineage.extend(events)
+        self._dirty_customers.add(cid)
+        self._dirty_records |= touched
+
+    def _recluster(self, touched: set[RecordId], at_ms: int, cause: str, joined: bool = False) -> None:
+        """Recompute the customers of the `touched` records; `joined` when they and those
+        customers' members are known to form one component."""
         previous = {self.ids.customer_of[r] for r in touched if r in self.ids.customer_of}
         seeds = set(touched)
         for cid in previous:
@@ -158,7 +179,7 @@ class Resolver:
         for rid in touched:
             if rid not in self.graph.records:
                 self.ids.forget(rid)
-        components = self.graph.component(sorted(seeds))
+        components = [seeds] if joined else self.graph.component(sorted(seeds))
         changed, moved, events = self.ids.reassign(
             components, previous, lambda r: self.graph.records[r].age, at_ms, cause
         )
@@ -210,7 +231,7 @@ class Resolver:
             out.explanations.append(self.explain(a, b))
         for key in sorted(self.graph.changed_keys):
             attributes, values = self.matcher.describe_key(key)
-            members = len(self.graph.blocks.members(key))
+            members = self.graph.blocks.size(key)
             out.generic_keys.append(GenericKeyRow(key, attributes, values, members,
                                                   self.graph.blocks.is_generic(key)))
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
@@ -227,7 +248,7 @@ class Resolver:
         for key in self.graph.blocks.generic_keys():
             attributes, values = self.matcher.describe_key(key)
             out.generic_keys.append(GenericKeyRow(key, attributes, values,
-                                                  len(self.graph.blocks.members(key)), True))
+                                                  self.graph.blocks.size(key), True))
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
         self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
         return out
@@ -258,18 +279,22 @@ class Resolver:
             position, event_ms = self.tombstones.get(rid, (0, 0))
             return LinkRow(rid[0], rid[1], None, None, None, None, None, True,
                            position, event_ms, event_ms, {})
-        best = None
-        for other, link in self.graph.neighbours(rid).items():
-            level = 2.0 if link is ALWAYS else self.matcher.rules[link.rule_index].level
-            rank = (-level, link.rule_index, -link.score, other)
-            if best is None or rank < best[0]:
-                best = (rank, other, link)
-        rule = best[2].rule if best else None
-        score = best[2].score if best else None
-        matched = best[1] if best else (None, None)
-        return LinkRow(rid[0], rid[1], self.ids.customer_of[rid], rule, score, matched[0],
-                       matched[1], False, record.position, record.event_ms, record.first_ms,
+        links = self.graph.neighbours(rid)
+        if not links:
+            return LinkRow(rid[0], rid[1], self.ids.customer_of[rid], None, None, None, None, False,
+                           record.position, record.event_ms, record.first_ms, record.attrs)
+        if len(links) == 1:
+            ((other, link),) = links.items()
+        else:  # the strongest link: the highest level, then the first rule, the best score
+            other, link = min(links.items(), key=self._link_rank)
+        return LinkRow(rid[0], rid[1], self.ids.customer_of[rid], link.rule, link.score, other[0],
+                       other[1], False, record.position, record.event_ms, record.first_ms,
                        record.attrs)
+
+    def _link_rank(self, item: tuple[RecordId, Link]) -> tuple:
+        other, link = item
+        level = 2.0 if link is ALWAYS else self.matcher.rules[link.rule_index].level
+        return (-level, link.rule_index, -link.score, other)
 
     def profile(self, cid: str) -> CustomerRow:
         """The golden profile of a customer by survivorship over its source records."""
@@ -290,10 +315,14 @@ class Resolver:
             # a country), when any record does
             anchored = [r for r in records if group[0] in r.attrs]
             winner = self._policy[name].choose_newest_first(anchored or records, group)
+            if winner is None:
+                attributes.update(dict.fromkeys(group))
+                continue
+            source, values = f"{winner.rid[0]}/{winner.rid[1]}", winner.attrs
             for a in group:
-                attributes[a] = winner.attrs.get(a) if winner else None
-                if winner is not None and attributes[a] is not None:
-                    winners[a] = f"{winner.rid[0]}/{winner.rid[1]}"
+                value = attributes[a] = values.get(a)
+                if value is not None:
+                    winners[a] = source
         pending = set(self._newest_wins)
         for r in records:
             won = pending.intersection(r.attrs)  # attrs hold only values that are not null
