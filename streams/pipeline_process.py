@@ -18,6 +18,7 @@ from pathlib import Path
 from sinks.delta import read_checkpoints
 from streams.outbox import Outbox
 from streams.pipeline import BatchResult, Message, Pipeline
+from streams.relay import unpack
 from streams.settings import ConfigModel, Settings
 from streams.topics import read_range
 from unify.errors import first_line
@@ -98,8 +99,9 @@ def _catch_up_to(target: dict[tuple[str, int], int]) -> int:
 
 
 @picklable
-def _process(messages: list[Message], relayed: tuple[str, int, int] | None, merge: bool) -> BatchResult:
+def _process(records: list[bytes], relayed: tuple[str, int, int] | None, merge: bool) -> BatchResult:
     _child["pipeline"] = follow_version(_child["settings"], _child["bootstrap"], _pipeline())
+    messages = [m for record in records for m in unpack(record)]
     return _child["pipeline"].process(messages, relayed=relayed, merge=merge)
 
 
@@ -116,9 +118,10 @@ class PipelineProcess:
         not; returns the count."""
         return self._pool.submit(_catch_up_to, target).result()
 
-    def submit(self, messages: list[Message], relayed: tuple[str, int, int] | None = None,
+    def submit(self, records: list[bytes], relayed: tuple[str, int, int] | None = None,
                merge: bool = True) -> Future:
-        return self._pool.submit(_process, messages, relayed, merge)
+        """Process relay records (see streams.relay), unpacked in the child."""
+        return self._pool.submit(_process, records, relayed, merge)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=False)

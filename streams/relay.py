@@ -33,7 +33,8 @@ def max_record_bytes(max_event_bytes: int) -> int:
 
 def pack(messages: Iterable[Message], max_bytes: int = MAX_BYTES) -> Iterator[bytes]:
     """The messages as relay records of at most `max_bytes` each (a larger message alone in
-    one), in order."""
+    one), in order. Anything with a topic, partition, offset and value will do (Faust's own
+    messages, which the worker forwards as they are)."""
     run: list[Message] = []
     size = 0
     for m in messages:
@@ -55,11 +56,16 @@ def _record(messages: list[Message]) -> bytes:
                      *(m.value for m in messages if m.value is not None)])
 
 
-def unpack(record: bytes) -> list[Message]:
+def _header(record: bytes) -> tuple[list, int]:
+    """The record's header and where its values start."""
     if record[:1] != VERSION:
         raise ValueError(f"not a relay record of version {VERSION[0]} (starts with {record[:1]!r})")
     end = 5 + int.from_bytes(record[1:5], "big")
-    topics, rows = orjson.loads(record[5:end])
+    return orjson.loads(record[5:end]), end
+
+
+def unpack(record: bytes) -> list[Message]:
+    (topics, rows), end = _header(record)
     out = []
     for topic, partition, offset, length in rows:
         value = None
@@ -69,17 +75,21 @@ def unpack(record: bytes) -> list[Message]:
     return out
 
 
-def batches(records: Iterable[tuple[int, bytes]], batch_size: int) -> Iterator[tuple[list[Message], int]]:
+def batches(records: Iterable[tuple[int, bytes]], batch_size: int) -> Iterator[tuple[list[bytes], int]]:
     """Relay records, as (offset, record) in order, gathered whole into batches of at most
-    `batch_size` messages (a record is never split); each with the relay offset after it."""
-    batch: list[Message] = []
-    after = None
+    `batch_size` messages (a record is never split); each with the relay offset after it.
+
+    The records stay packed, counted from their headers: the pipeline process unpacks them,
+    which leaves the worker's interpreter to Faust."""
+    batch: list[bytes] = []
+    size, after = 0, None
     for offset, record in records:
-        messages = unpack(record)
-        if batch and len(batch) + len(messages) > batch_size:
+        n = len(_header(record)[0][1])
+        if batch and size + n > batch_size:
             yield batch, after
-            batch = []
-        batch = batch + messages
+            batch, size = [], 0
+        batch.append(record)
+        size += n
         after = offset + 1
     if after is not None:
         yield batch, after

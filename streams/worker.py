@@ -30,7 +30,6 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from sinks.warehouse import create_views
 from streams.broker import outage_file, reachable, runtime_dir, writer_outage_file
 from streams.compactor import Compactor
-from streams.pipeline import Message
 from streams.pipeline_process import PipelineProcess, lake_offsets
 from streams.relay import batches, max_record_bytes, pack
 from streams.settings import Settings
@@ -151,8 +150,8 @@ class Writer:
                     if self._failure is not None:
                         raise self._failure
                     records = self.unseen([(m.offset(), m.value()) for m in polled if m.error() is None])
-                    for messages, after in batches(records, stream.batch_size):
-                        result = self.pipeline.submit(messages, (self.relay.topic, 0, after),
+                    for packed, after in batches(records, stream.batch_size):
+                        result = self.pipeline.submit(packed, (self.relay.topic, 0, after),
                                                       merge=not self.compactor.busy).result()
                         consumer.commit(offsets=[TopicPartition(self.relay.topic, 0, after)], asynchronous=False)
                         self.compactor.written(result.current_rows)
@@ -298,9 +297,7 @@ def build_app(settings: Settings, bootstrap: str) -> faust.App:
     @app.agent(sources, concurrency=1, name="forward")
     async def forward(events_stream):
         async for events in events_stream.take_events(stream.batch_size, within=stream.batch_seconds):
-            messages = [Message(e.message.topic, e.message.partition, e.message.offset, e.message.value)
-                        for e in events]
-            sent = [await relay.send(value=record) for record in pack(messages)]
+            sent = [await relay.send(value=record) for record in pack(e.message for e in events)]
             await asyncio.gather(*sent)  # acked only once the relay holds them
 
     return app

@@ -192,7 +192,8 @@ def test_the_worker_compacts_beside_the_stream(broker, make_config, tmp_path):
     settings = load(config)
     spec = WorldSpec(people=1500, seed=23, delete_rate=0.05)
     with running(["run", "-c", str(config), "--bootstrap", broker.bootstrap], tmp_path / "worker.log") as w:
-        publish_world(settings, broker.bootstrap, spec, on_sent=lambda sent: time.sleep(sent / 1000))
+        # slow enough that the niced compaction process finishes one while events still come
+        publish_world(settings, broker.bootstrap, spec, on_sent=lambda sent: time.sleep(sent / 400))
         wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.lake, timeout=300)
         assert w.poll() is None
     # the links log's commits: compactions (overwrites) with batches appended between them

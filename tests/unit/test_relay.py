@@ -39,7 +39,8 @@ def test_a_record_of_another_kind_is_refused():
 def test_batches_take_whole_records_in_order_and_say_where_the_relay_goes_on(runs, batch_size):
     records = [(10 + n, record) for n, record in enumerate(r for run in runs for r in pack(run, 200))]
     pending = iter(records)
-    for batch, after in batches(records, batch_size):
+    for packed, after in batches(records, batch_size):
+        batch = [m for record in packed for m in unpack(record)]
         taken, offset = [], None
         while len(taken) < len(batch):
             offset, record = next(pending)
