@@ -1,8 +1,8 @@
 """The pipeline (core, enrichment, Delta sink) in a child process of the worker.
 
 Faust's per-event hand-off and the pipeline each take about one core: in one process they
-share the interpreter lock and take turns, in two they overlap, so the worker submits batch
-N+1 while batch N is still being written. The child holds all the state; it dies with its
+share the interpreter lock and take turns, in two they overlap, so Faust takes in batch N+1
+while batch N is still being written. The child holds all the state; it dies with its
 parent (a kill -9 of the worker leaves no writer behind) and the worker with it.
 """
 from __future__ import annotations

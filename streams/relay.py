@@ -84,7 +84,8 @@ def batches(records: Iterable[tuple[int, bytes]], batch_size: int) -> Iterator[t
     batch: list[bytes] = []
     size, after = 0, None
     for offset, record in records:
-        n = len(_header(record)[0][1])
+        (_, rows), _ = _header(record)
+        n = len(rows)
         if batch and size + n > batch_size:
             yield batch, after
             batch, size = [], 0

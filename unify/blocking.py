@@ -70,7 +70,7 @@ class BlockIndex:
 
     def members(self, key: str) -> set[Hashable]:
         block = self._blocks.get(key)
-        return set() if block is None else set(block) if block.__class__ is set else {block}
+        return set() if block is None else block if block.__class__ is set else {block}
 
     def candidates(self, keys: Iterable[str]) -> set[Hashable]:
         """Records sharing any non-generic key."""

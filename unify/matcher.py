@@ -201,11 +201,7 @@ class Matcher:
         keys_a = keys_a or self.rule_keys(a)
         keys_b = keys_b or self.rule_keys(b)
         for rule in self.rules:
-            ka, kb = keys_a[rule.index], keys_b[rule.index]
-            if ka.__class__ is str and kb.__class__ is str:
-                if ka != kb or is_generic(ka):  # the common case, one key each, inline
-                    continue
-            elif not _share_specific_key(ka, kb, is_generic):
+            if not _share_specific_key(keys_a[rule.index], keys_b[rule.index], is_generic):
                 continue
             if not rule.allows(source_a, source_b):
                 continue

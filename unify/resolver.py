@@ -135,6 +135,7 @@ class Resolver:
             self._dirty_customers.add(self.ids.customer_of[rid])
             return
         touched: set[RecordId] = set()
+        cause = f"{change.op}:{rid[0]}/{rid[1]}"
         first_ms = change.event_ms
         if current is not None:
             first_ms = current.first_ms
@@ -153,9 +154,9 @@ class Resolver:
                 # a new record that only made links, all its own: one component, no split
                 linked = self.graph.neighbours(rid)
                 if all(r in linked or r == rid for r in touched):
-                    self._join(rid, touched, change.event_ms, f"{change.op}:{rid[0]}/{rid[1]}")
+                    self._join(rid, touched, change.event_ms, cause)
                     return
-        self._recluster(touched, change.event_ms, f"{change.op}:{rid[0]}/{rid[1]}")
+        self._recluster(touched, change.event_ms, cause)
 
     def _join(self, rid: RecordId, touched: set[RecordId], at_ms: int, cause: str) -> None:
         """A new record linked to the records of at most one customer joins it (or starts
