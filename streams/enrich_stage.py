@@ -17,8 +17,8 @@ from typing import Iterable
 import orjson
 
 from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel, churn_inputs
+from unify.clusters import CustomerIds
 from unify.enrich.orders import record_of
-from unify.resolver import CustomerRow, Resolver
 
 
 def _json(counts: dict) -> str:
@@ -48,10 +48,10 @@ class EnrichStage:
         held = self.enrichment.ledger.position(change.source, change.key)
         return held is None or change.position > held
 
-    def apply_order(self, change, resolver: Resolver) -> None:
-        customer_of = resolver.ids.customer_of.get
+    def apply_order(self, change, ids: CustomerIds) -> None:
+        customer_of = ids.customer_of.get
         before = self.enrichment.ledger.record_of_order(change.source, change.key)
-        self.enrichment.apply(change, customer_of, resolver.ids.members.get)
+        self.enrichment.apply(change, customer_of, ids.members.get)
         after = record_of(change.order) if change.op == "upsert" else None
         for record in (before, after):
             customer = customer_of(record) if record is not None else None
@@ -61,20 +61,19 @@ class EnrichStage:
             self.watermark_ms = max(self.watermark_ms, int(change.order["orderedMs"]))
         self._new_orders = True
 
-    def apply_lineage(self, events, resolver: Resolver) -> None:
+    def apply_lineage(self, events, ids: CustomerIds) -> None:
         for event in events:
             self.enrichment.apply_lineage(event)
-            self._dirty.update(c for c in event.to_ids if c in resolver.ids.members)
+            self._dirty.update(c for c in event.to_ids if c in ids.members)
 
-    def rows(self, touched: Iterable[CustomerRow], resolver: Resolver) -> list[dict]:
+    def rows(self, touched: Iterable[str], ids: CustomerIds) -> list[dict]:
         """Rows of the customers whose profile (`touched`) or orders changed since the last
-        call (deleted ones excluded): features and scores, with the golden profile."""
-        profiles = {c.customer_id: c for c in touched}
-        members = resolver.ids.members.get
+        call (deleted ones excluded): features and scores, without the golden profile."""
+        members = ids.members.get
         if self._refit_due():
-            self.refit(resolver)
+            self.refit(ids)
         out = []
-        for cid in sorted((self._dirty | profiles.keys()) & resolver.ids.members.keys()):
+        for cid in sorted((self._dirty | set(touched)) & ids.members.keys()):
             # stored as of the customer's latest purchase: the same whenever it is written
             # (the views bring recency and decay to the dimension's watermark); the scores
             # need the features now
@@ -82,7 +81,6 @@ class EnrichStage:
             now = self.enrichment.features(cid, members, self.watermark_ms, mixes=False) if f.orders else f
             v = self.value.predict_one(now)
             out.append({
-                "profile": profiles.get(cid) or resolver.profile(cid),
                 "customer_id": cid, "as_of": f.as_of_ms if f.orders else None, "orders": f.orders,
                 "total_spend": f.total_spend, "average_order_value": f.average_order_value,
                 "monetary_value": f.monetary_value, "first_purchase_at": f.first_purchase_ms,
@@ -111,11 +109,11 @@ class EnrichStage:
         churn = self.enrichment.churn
         return churn.predict_proba_one(churn_inputs(features)).get(True, 0.0)
 
-    def settle(self, resolver: Resolver) -> None:
+    def settle(self, ids: CustomerIds) -> None:
         """After a restore: nothing is pending, the value model is fitted once."""
         self._dirty = set()
         if self.watermark_ms:
-            self.refit(resolver)
+            self.refit(ids)
 
     def _refit_due(self) -> bool:
         """After new orders: at once until a first fit, then every `refit_every_seconds`, so
@@ -124,13 +122,13 @@ class EnrichStage:
             return False
         return self.value.bgnbd is None or time.monotonic() - self._fitted_at >= self.refit_every_seconds
 
-    def refit(self, resolver: Resolver) -> None:
+    def refit(self, ids: CustomerIds) -> None:
         """Refit the lifetime-value model on the customers' features at the watermark: all
         of them, or a sample of about `FIT_SAMPLE` that depends only on their ids."""
-        ids = resolver.ids.members
-        sample = ids if len(ids) <= FIT_SAMPLE else [
-            c for c in ids if zlib.crc32(c.encode()) % len(ids) < FIT_SAMPLE]
-        features = [self.enrichment.features(c, ids.get, self.watermark_ms) for c in sample]
+        members = ids.members
+        sample = members if len(members) <= FIT_SAMPLE else [
+            c for c in members if zlib.crc32(c.encode()) % len(members) < FIT_SAMPLE]
+        features = [self.enrichment.features(c, members.get, self.watermark_ms) for c in sample]
         buyers = [f for f in features if f.orders]
         if len(buyers) >= 50:
             self.value.fit(buyers)

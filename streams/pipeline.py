@@ -92,8 +92,8 @@ class Pipeline:
         self.enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
         restore_resolver(self.resolver, self.sink.lake, engine.attributes)
         for change in read_orders(self.sink.lake):
-            self.enrich.apply_order(change, self.resolver)
-        self.enrich.settle(self.resolver)  # the restored features are already in the lake
+            self.enrich.apply_order(change, self.resolver.ids)
+        self.enrich.settle(self.resolver.ids)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink, **settings.view_options)
         self._segments_at = time.monotonic()
         if settings.stream.merge_after_files:
@@ -133,13 +133,16 @@ class Pipeline:
                 contacts += 1
                 self.resolver.apply(change)
             elif self.enrich.is_newer(change):  # replays and stale versions write nothing
-                self.enrich.apply_order(change, self.resolver)
+                self.enrich.apply_order(change, self.resolver.ids)
                 orders[(change.source, change.key)] = change
         if relayed is not None:
             offsets[relayed[:2]] = (relayed[2], 0)
         output = self.resolver.drain()
-        self.enrich.apply_lineage(output.lineage, self.resolver)
-        features = self.enrich.rows(output.customers, self.resolver)
+        self.enrich.apply_lineage(output.lineage, self.resolver.ids)
+        touched = {c.customer_id: c for c in output.customers}
+        features = self.enrich.rows(touched, self.resolver.ids)
+        for row in features:  # the dimension's row: features with the golden profile
+            row["profile"] = touched.get(row["customer_id"]) or self.resolver.profile(row["customer_id"])
         metrics = self.enrich.metrics_row() if orders else None
         if self.outbox:
             self.outbox.send(dead=dead, lineage=output.lineage)

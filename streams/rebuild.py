@@ -2,8 +2,9 @@
 the dimension, then switch the views to it in one step.
 
 The replay is not held to the live path's per-batch cost: events go through the core in
-large chunks, orders are appended as they come (they carry no customer id), and the
-customers, links, explanations and features are written once, as the final state.
+large chunks, the orders go through a second process (`streams.order_replay`: they carry no
+customer id, so they need the partition only at the end), and the customers, links,
+explanations and features are written once, as the final state.
 
 What the replaced version knew carries over: customer ids (the same records keep their
 ids; see `unify.clusters.carry_over`), erasures (their tombstones are kept, so a replayed
@@ -26,19 +27,20 @@ from deltalake import DeltaTable, write_deltalake
 from sinks import versions
 from sinks.delta import TABLE_PROPERTIES, DeltaSink
 from sinks.lake import remove_tree, uri
-from sinks.restore import has_rows, read_orders, read_state
+from sinks.restore import has_rows, read_state
 from sinks.segments import SegmentTracker
 from sinks.warehouse import connect, create_views
-from streams.enrich_stage import EnrichStage
+from streams.order_replay import OrderReplay
 from streams.pipeline import Decoder, Message, settle_gc, tune_gc
 from streams.settings import Settings
 from streams.codec import encode_lineage
 from streams.status import end_offsets
 from streams.topics import produce_all, producer, read_range
-from unify.cdm import Change, Erasure, OrderChange, Override
+from unify.cdm import Change, Erasure, Override
 from unify.clusters import id_number
 from unify.errors import InvalidRecord
 from unify.resolver import CustomerRow, Output, Resolver
+from unify.spec import SALES_ORDER
 
 HISTORY = ("lineage", "customers_log", "erasures_log", "segment_events_log", "model_metrics_log")
 
@@ -68,7 +70,6 @@ class Replay:
         tune_gc()
 
     def add(self, messages: list[Message]) -> None:
-        orders: dict[tuple[str, str], OrderChange] = {}
         dead = []
         for m in messages:
             self.events += 1
@@ -79,46 +80,44 @@ class Replay:
                 continue
             if isinstance(item, Change):
                 self.resolver.apply(item)
-            elif isinstance(item, OrderChange):
-                held = orders.get((item.source, item.key))
-                if held is None or item.position > held.position:
-                    orders[(item.source, item.key)] = item
             elif isinstance(item, Override):
                 self.overrides.append(item)
                 self.resolver.override(item.left, item.right, item.kind, item.at_ms)
             elif isinstance(item, Erasure):  # its customer id means something only at the end
                 self.erasures.append(item)
         self.dead += len(dead)
-        if orders or dead:
-            self.sink.add(Output(), list(orders.values()), dead, {})
+        if dead:
+            self.sink.add(Output(), [], dead, {})
             self.sink.flush()
         settle_gc()
 
-    def finish(self, offsets: dict[tuple[str, int], int]) -> list:
-        """Carry ids over, apply the erasures, write the final state; returns the lineage."""
+    def finish(self, offsets: dict[tuple[str, int], int], orders: OrderReplay) -> list:
+        """Carry ids over, apply the erasures, write the final state; returns the lineage.
+        `orders` has written the orders; it folds them over the final partition while the
+        profiles, links and explanations are written."""
         resolver, now = self.resolver, int(time.time() * 1000)
         # the membership of the copied segment history goes into the rows written below
         segments = SegmentTracker(self.sink, **self.settings.view_options)
         lineage = resolver.carry_ids_over(self.previous, self.next_id, now) if self.previous else []
         erased = [(e, resolver.erase(e.customer_id, e.at_ms)) for e in self.erasures
                   if (e.customer_id, e.at_ms) not in self.done_erasures]
+        enriched = orders.enrich(resolver.ids)
         output = resolver.snapshot()
         output.lineage = lineage + output.lineage
-        profiles = output.customers
+        profiles = {c.customer_id: c for c in output.customers}
         gone = set(self.previous) - set(resolver.ids.members)
-        output.customers = [c for c in profiles if not self._unchanged(c)]
+        output.customers = [c for c in output.customers if not self._unchanged(c)]
         output.customers += [resolver.profile(cid) for cid in sorted(gone) if cid in self.old_customers]
-
-        enrich = EnrichStage(self.settings.enrich.half_life_days, self.settings.enrich.churn_window_days)
-        for change in read_orders(self.sink.lake):
-            enrich.apply_order(change, resolver)
-        enrich.refit(resolver)
-        features = enrich.rows(profiles, resolver)
-        ends = {tp: (end, 0) for tp, end in offsets.items()}
-        self.sink.add(output, [], [], ends, self.overrides, features,
-                      enrich.metrics_row() if enrich.watermark_ms else None, erased)
+        self.sink.add(output, [], [], {}, self.overrides, erasures=erased)
         self.sink.flush()
         self.sink.purge(records=[], customers=sorted(gone), erased=[r for _, rs in erased for r in rs])
+        features, metrics = enriched.result()
+        for row in features:  # the dimension's row: features with the golden profile
+            row["profile"] = profiles[row["customer_id"]]
+        # last, with the offsets: the checkpoint says the version is complete
+        self.sink.add(Output(), [], [], {tp: (end, 0) for tp, end in offsets.items()}, features=features,
+                      metrics=metrics)
+        self.sink.flush()
         segments.update()
         return output.lineage
 
@@ -183,20 +182,31 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
     ends = {tp: end for tp, end in end_offsets(bootstrap, settings.input_topics).items() if end > 0}
     total = sum(ends.values())
     new = versions.next_version(root)
+    ordered = {s.topic for s in settings.engine.sources if s.kind == SALES_ORDER}
+    orders = None
     try:
         replay = Replay(settings, new, old)
-        for records in read_range(bootstrap, {}, ends, chunk):
+        orders = OrderReplay(settings, new, bootstrap)
+        replayed = orders.replay({tp: end for tp, end in ends.items() if tp[0] in ordered}, chunk)
+        for records in read_range(bootstrap, {}, {tp: end for tp, end in ends.items() if tp[0] not in ordered}, chunk):
             replay.add([Message(*r) for r in records])
             if on_progress:
-                on_progress(replay.events, total)
+                on_progress(replay.events + orders.events, total)
+        order_dead, next_batch = replayed.result()
+        replay.events += orders.events
+        replay.dead += order_dead
+        replay.sink.batch = max(replay.sink.batch, next_batch)  # the final state comes last
         replay_seconds = time.perf_counter() - started
-        lineage = replay.finish(ends)
+        lineage = replay.finish(ends, orders)
         create_views(settings.warehouse, new, settings.engine.attributes, **settings.view_options)
         versions.switch(root, new)
     except BaseException:
         with contextlib.suppress(OSError):
             remove_tree(new)
         raise
+    finally:
+        if orders is not None:
+            orders.close()
     if lineage:
         produce_all(producer(bootstrap), [(settings.stream.lineage_topic, *encode_lineage(e)) for e in lineage])
     seconds = time.perf_counter() - started

@@ -91,9 +91,7 @@ class CustomerIds:
                 to_ids = tuple(sorted(assigned[i] for i in parts))
                 events.append(LineageEvent("split", cid, (cid,), to_ids, at_ms, cause))
 
-        for cid in previous:
-            if cid not in assigned:
-                changed.add(cid)
+        changed.update(set(previous).difference(assigned))
         moved: set[RecordId] = set()
         customer_of = self.customer_of
         for cid, comp in zip(assigned, components):

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from heapq import nlargest
 from typing import Self
 
-from unify.enrich.decay import DecayedSums
+from unify.enrich.decay import DecayedSums, scale
 from unify.enrich.orders import HeldOrder, line_spend
 
 ORDERS, SPEND = "orders", "spend"  # keys of the decayed activity sums
@@ -69,21 +69,24 @@ class ActivityAggregate:
         self.cents += sign * order.cents
         _count(self.channels, order.channel, sign)
         _count(self.stores, order.store, sign)
-        at = order.ordered_ms
-        if sign > 0:
-            self.activity.add(ORDERS, 1, at)
-            self.activity.add(SPEND, order.cents, at)
-        else:
-            self.activity.remove(ORDERS, 1, at)
-            self.activity.remove(SPEND, order.cents, at)
+        at = scale(order.ordered_ms, self.activity.half_life_ms)
+        self.activity.add_scaled(ORDERS, sign, at)
+        self.activity.add_scaled(SPEND, sign * order.cents, at)
         for brand, category, cents in line_spend(order):
-            for sums, name in ((self.brands, brand), (self.categories, category)):
-                if name is not None:
-                    (sums.add if sign > 0 else sums.remove)(name, cents, at)
+            if brand is not None:
+                self.brands.add_scaled(brand, sign * cents, at)
+            if category is not None:
+                self.categories.add_scaled(category, sign * cents, at)
 
     def add(self, order: HeldOrder) -> None:
         self._fold(order, 1)
-        self._span([order.ordered_ms])
+        at = order.ordered_ms  # the span with one more time, as `_span` would make it
+        if self.first_ms is None or at < self.first_ms:
+            self.first_ms = at
+        if self.last_ms is None or at >= self.last_ms:
+            self.previous_ms, self.last_ms = self.last_ms, at
+        elif self.previous_ms is None or at > self.previous_ms:
+            self.previous_ms = at
 
     def remove(self, order: HeldOrder, remaining_ms: Iterable[int]) -> None:
         """Take `order` out; `remaining_ms` (the times of the orders left) is read only when
@@ -104,18 +107,24 @@ class ActivityAggregate:
         self.previous_ms = top[1] if len(top) > 1 else None
 
     def __iadd__(self, other: ActivityAggregate) -> Self:
+        self.merge(other)
+        return self
+
+    def merge(self, other: ActivityAggregate, mixes: bool = True) -> None:
+        """`+=`; with `mixes=False` the brand and category sums are left out (the costly
+        part), for readers of the activity measures only."""
         self.orders += other.orders
         self.cents += other.cents
         for mine, theirs in ((self.channels, other.channels), (self.stores, other.stores)):
             for key, count in theirs.items():
                 _count(mine, key, count)
         self.activity += other.activity
-        self.categories += other.categories
-        self.brands += other.brands
+        if mixes:
+            self.categories += other.categories
+            self.brands += other.brands
         if other.first_ms is not None:
             self.first_ms = other.first_ms if self.first_ms is None else min(self.first_ms, other.first_ms)
             self._span([t for t in (other.previous_ms, other.last_ms) if t is not None])
-        return self
 
     def __add__(self, other: ActivityAggregate) -> ActivityAggregate:
         merged = self.copy()

@@ -18,10 +18,11 @@ FRACTION_BITS = 32  # resolution below one unit of amount; 2**-32 cent is far be
 _MANTISSA_BITS = 62  # integers are cut to this many leading bits before becoming floats
 
 
-def scaled(amount: int, at_ms: int, half_life_ms: int) -> tuple[int, int]:
-    """`amount` at `at_ms` as (whole half-lives since the epoch, integer units at that reference)."""
+def scale(at_ms: int, half_life_ms: int) -> tuple[int, float]:
+    """(whole half-lives since the epoch, the factor that turns an amount at `at_ms` into
+    units at that reference): one per order, for all its amounts."""
     whole, rest = divmod(at_ms, half_life_ms)
-    return whole, round(amount * 2.0 ** (rest / half_life_ms) * (1 << FRACTION_BITS))
+    return whole, 2.0 ** (rest / half_life_ms) * (1 << FRACTION_BITS)
 
 
 def to_float(units: int, reference: int, as_of_ms: int, half_life_ms: int) -> float:
@@ -86,17 +87,20 @@ class DecayedSums:
             del self.units[key]
 
     def add(self, key: str, amount: int, at_ms: int) -> None:
-        whole, units = scaled(amount, at_ms, self.half_life_ms)
-        if units:
-            self._rebase(whole)
-            self._put(key, units << (whole - self.reference))
+        self.add_scaled(key, amount, scale(at_ms, self.half_life_ms))
 
     def remove(self, key: str, amount: int, at_ms: int) -> None:
         """Take back an earlier `add` of the same amount at the same time."""
-        whole, units = scaled(amount, at_ms, self.half_life_ms)
+        self.add_scaled(key, -amount, scale(at_ms, self.half_life_ms))
+
+    def add_scaled(self, key: str, amount: int, scaling: tuple[int, float]) -> None:
+        """`add` (or, with a negative amount, `remove`) with the time's `scale` given: the
+        same units, as an amount times a power of two rounds the same either way."""
+        whole, factor = scaling
+        units = round(amount * factor)
         if units:
             self._rebase(whole)
-            self._put(key, -(units << (whole - self.reference)))
+            self._put(key, units << (whole - self.reference))
 
     def __iadd__(self, other: DecayedSums) -> Self:
         if other.half_life_ms != self.half_life_ms:

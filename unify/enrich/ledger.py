@@ -116,13 +116,14 @@ class ActivityLedger:
         return sorted((o.ordered_ms, o.cents) for r in set(records)
                       for o in self._orders_of.get(r, ()) if o.ordered_ms > since_ms)
 
-    def aggregate(self, records: Iterable[RecordId]) -> ActivityAggregate:
-        """The fold of the records' aggregates (a new object); unknown records add nothing."""
+    def aggregate(self, records: Iterable[RecordId], mixes: bool = True) -> ActivityAggregate:
+        """The fold of the records' aggregates (a new object); unknown records add nothing.
+        `mixes=False` leaves the brand and category sums empty."""
         total = ActivityAggregate(self.spec.half_life_ms)
         for record in set(records):
             aggregate = self._aggregates.get(record)
             if aggregate is not None:
-                total += aggregate
+                total.merge(aggregate, mixes)
         return total
 
     def features(self, records: Iterable[RecordId], as_of_ms: int | None, mixes: bool = True) -> CustomerFeatures:
@@ -130,5 +131,5 @@ class ActivityLedger:
         its latest purchase, which makes them a function of its own orders only."""
         found = [a for a in map(self._aggregates.get, set(records)) if a is not None]
         # one record (most customers): read its aggregate as it is, summarize does not change it
-        aggregate = found[0] if len(found) == 1 else self.aggregate(records)
+        aggregate = found[0] if len(found) == 1 else self.aggregate(records, mixes)
         return summarize(aggregate, aggregate.last_ms or 0 if as_of_ms is None else as_of_ms, self.spec, mixes)
