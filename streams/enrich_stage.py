@@ -73,13 +73,14 @@ class EnrichStage:
         if self._refit_due():
             self.refit(ids)
         out = []
-        for cid in sorted((self._dirty | set(touched)) & ids.members.keys()):
-            # stored as of the customer's latest purchase: the same whenever it is written
-            # (the views bring recency and decay to the dimension's watermark); the scores
-            # need the features now
-            f = self.enrichment.features(cid, members, None)
-            now = self.enrichment.features(cid, members, self.watermark_ms, mixes=False) if f.orders else f
-            v = self.value.predict_one(now)
+        cids = sorted((self._dirty | set(touched)) & ids.members.keys())
+        # stored as of the customer's latest purchase: the same whenever it is written (the
+        # views bring recency and decay to the dimension's watermark); the scores need the
+        # features now
+        stored = [self.enrichment.features(cid, members, None) for cid in cids]
+        current = [self.enrichment.features(cid, members, self.watermark_ms, mixes=False) if f.orders else f
+                   for cid, f in zip(cids, stored)]
+        for cid, f, now, v in zip(cids, stored, current, self.value.predict_many(current), strict=True):
             out.append({
                 "customer_id": cid, "as_of": f.as_of_ms if f.orders else None, "orders": f.orders,
                 "total_spend": f.total_spend, "average_order_value": f.average_order_value,

@@ -148,10 +148,18 @@ class LifetimeValueModel:
             if predicted_value >= self.band_cuts[1] else BANDS[2]
 
     def predict_one(self, features: CustomerFeatures) -> ValueEstimate:
-        if self.bgnbd is None or features.orders == 0 or features.first_purchase_ms is None:
-            known = self.bgnbd is not None
-            return ValueEstimate(features.total_spend, 0.0 if known else None, None,
-                                 0.0 if known else None, None, self.band(0.0))
-        value, orders, order_value, alive = (float(column[0]) for column in self._predict(
-            *(np.array([column], dtype=float) for column in _summary(features))))
-        return ValueEstimate(features.total_spend, orders, order_value, value, alive, self.band(value))
+        return self.predict_many([features])[0]
+
+    def predict_many(self, customers: list[CustomerFeatures]) -> list[ValueEstimate]:
+        """`predict_one` of each, in one pass over arrays (a pass costs about as much for one
+        customer as for thousands)."""
+        known = self.bgnbd is not None
+        out = [ValueEstimate(f.total_spend, 0.0 if known else None, None, 0.0 if known else None, None,
+                             self.band(0.0)) for f in customers]
+        buyers = [i for i, f in enumerate(customers) if f.orders and f.first_purchase_ms is not None] if known else []
+        if buyers:
+            columns = zip(*(_summary(customers[i]) for i in buyers), strict=True)
+            predicted = self._predict(*(np.array(column, dtype=float) for column in columns))
+            for i, value, orders, order_value, alive in zip(buyers, *(p.tolist() for p in predicted), strict=True):
+                out[i] = ValueEstimate(customers[i].total_spend, orders, order_value, value, alive, self.band(value))
+        return out
