@@ -2,6 +2,7 @@
 under a steady load, worker memory, and view latency."""
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -32,6 +33,22 @@ def _peak_rss(pid: int) -> int:
         return int(next(l for l in f if l.startswith("VmHWM")).split()[1]) * 1024
 
 
+def _tree(pid: int) -> list[int]:
+    """A process and its child processes."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids += [int(c) for c in (task / "children").read_text().split()]
+    return pids
+
+
+def _record_peaks(pid: int, peaks: dict[int, int]) -> None:
+    """The peak resident memory of a process and of each child it has now, by pid (a child's
+    last reading stays after it ends)."""
+    for p in _tree(pid):
+        with contextlib.suppress(OSError, StopIteration):
+            peaks[p] = _peak_rss(p)
+
+
 def _percentiles(values: list[float]) -> dict:
     if not values:
         return {}
@@ -60,10 +77,7 @@ class Worker:
 
     def peak_rss(self) -> int:
         """The worker's and its pipeline process's peak resident memory, summed."""
-        pids = [self.proc.pid]
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            pids += [int(c) for c in (task / "children").read_text().split()]
-        return sum(_peak_rss(pid) for pid in pids)
+        return sum(_peak_rss(pid) for pid in _tree(self.proc.pid))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -250,11 +264,12 @@ def rebuild_and_query(settings: Settings, config: Path, workdir: Path, log=print
     with open(workdir / "rebuild.log", "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "rebuild", "-c", str(config)],
                                 stdout=subprocess.PIPE, stderr=err)
-        peak = [0]
+        peaks: dict[int, int] = {}
 
         def watch():
             while proc.poll() is None:
-                peak[0] = _peak_rss(proc.pid)
+                with contextlib.suppress(OSError):
+                    _record_peaks(proc.pid, peaks)
                 time.sleep(0.5)
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -265,10 +280,11 @@ def rebuild_and_query(settings: Settings, config: Path, workdir: Path, log=print
         raise RuntimeError(f"unify rebuild failed; see {workdir / 'rebuild.log'}")
     rebuilt = json.loads(out)
     rebuilt.pop("id_changes")
-    rebuilt["peak_rss_bytes"] = peak[0]
-    rebuilt["bytes_per_source_record"] = round(peak[0] / max(rebuilt["source_records"], 1))
+    peak = sum(peaks.values())  # of the rebuild and its order process
+    rebuilt["peak_rss_bytes"] = peak
+    rebuilt["bytes_per_source_record"] = round(peak / max(rebuilt["source_records"], 1))
     log(f"  rebuild: {rebuilt['events']:,} events in {rebuilt['seconds']} s ({rebuilt['events_per_second']:,}/s), "
-        f"peak RSS {peak[0] / 2**20:,.0f} MiB ({rebuilt['bytes_per_source_record']:,} B per source record)")
+        f"peak RSS {peak / 2**20:,.0f} MiB ({rebuilt['bytes_per_source_record']:,} B per source record)")
     compact(settings.lake, vacuum=True, retention_hours=0)
     compacted = query_latency(config)
     log("  queries, rebuilt and compacted: " + ", ".join(
