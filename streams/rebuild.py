@@ -101,7 +101,7 @@ class Replay:
         lineage = resolver.carry_ids_over(self.previous, self.next_id, now) if self.previous else []
         erased = [(e, resolver.erase(e.customer_id, e.at_ms)) for e in self.erasures
                   if (e.customer_id, e.at_ms) not in self.done_erasures]
-        enriched = orders.enrich(resolver.ids)
+        orders.enrich(resolver.ids)
         output = resolver.snapshot()
         output.lineage = lineage + output.lineage
         profiles = {c.customer_id: c for c in output.customers}
@@ -111,7 +111,7 @@ class Replay:
         self.sink.add(output, [], [], {}, self.overrides, erasures=erased)
         self.sink.flush()
         self.sink.purge(records=[], customers=sorted(gone), erased=[r for _, rs in erased for r in rs])
-        features, metrics = enriched.result()
+        features, metrics = orders.enriched()
         for row in features:  # the dimension's row: features with the golden profile
             row["profile"] = profiles[row["customer_id"]]
         # last, with the offsets: the checkpoint says the version is complete
@@ -187,12 +187,12 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
     try:
         replay = Replay(settings, new, old)
         orders = OrderReplay(settings, new, bootstrap)
-        replayed = orders.replay({tp: end for tp, end in ends.items() if tp[0] in ordered}, chunk)
+        orders.replay({tp: end for tp, end in ends.items() if tp[0] in ordered}, chunk)
         for records in read_range(bootstrap, {}, {tp: end for tp, end in ends.items() if tp[0] not in ordered}, chunk):
             replay.add([Message(*r) for r in records])
             if on_progress:
                 on_progress(replay.events + orders.events, total)
-        order_dead, next_batch = replayed.result()
+        order_dead, next_batch = orders.replayed()
         replay.events += orders.events
         replay.dead += order_dead
         replay.sink.batch = max(replay.sink.batch, next_batch)  # the final state comes last
@@ -201,12 +201,12 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
         create_views(settings.warehouse, new, settings.engine.attributes, **settings.view_options)
         versions.switch(root, new)
     except BaseException:
+        if orders is not None:
+            orders.stop()
         with contextlib.suppress(OSError):
             remove_tree(new)
         raise
-    finally:
-        if orders is not None:
-            orders.close()
+    orders.stop()
     if lineage:
         produce_all(producer(bootstrap), [(settings.stream.lineage_topic, *encode_lineage(e)) for e in lineage])
     seconds = time.perf_counter() - started
