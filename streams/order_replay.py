@@ -27,6 +27,7 @@ from unify.clusters import CustomerIds
 from unify.errors import InvalidRecord, first_line
 from unify.resolver import Output
 
+
 def _replay(settings: Settings, lake: Path, bootstrap: str, ends: dict[tuple[str, int], int], chunk: int,
             events) -> tuple[int, int]:
     """Every order up to `ends` into the lake's orders log, the latest version of an order
