@@ -1,8 +1,10 @@
 """The enrichment step of a micro-batch: orders into features, churn and value, per customer.
 
-Runs beside the resolver in the same single writer: each order change goes to the ledger
-(by the source record it names) and the churn model; after the batch, every customer whose
-orders or membership changed gets a fresh feature row with its churn score and value.
+Runs beside the resolver, reading its partition (`CustomerIds`): in the live writer after
+each batch's changes, in a rebuild in a process of its own over the final partition. Each
+order change goes to the ledger (by the source record it names) and the churn model; every
+customer whose orders or membership changed then gets a fresh feature row with its churn
+score and value.
 Event time only: a row's features are as of the customer's latest purchase, so they do not
 depend on when the row is written; its scores are as of the watermark (the latest order
 time seen).
@@ -16,8 +18,8 @@ from typing import Iterable
 
 import orjson
 
-from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel, churn_inputs
 from unify.clusters import CustomerIds
+from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel, churn_inputs
 from unify.enrich.orders import record_of
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -52,8 +53,7 @@ def _replay(settings: Settings, lake: Path, bootstrap: str, ends: dict[tuple[str
         sink.add(Output(), list(orders.values()), dead, {})
         sink.flush()
         dead_letters += len(dead)
-        with events.get_lock():
-            events.value += len(records)
+        events.value += len(records)
     return dead_letters, sink.batch
 
 
@@ -80,7 +80,8 @@ def _serve(conn: Connection, config: dict, lake: str, bootstrap: str, events) ->
         conn.send((True, _replay(settings, Path(lake), bootstrap, ends, chunk, events)))
         _, ids = conn.recv()
         conn.send((True, _enrich(settings, Path(lake), ids)))
-    except Exception as exc:  # some (delta-rs's) cannot be pickled: one line
+    except Exception as exc:  # some (delta-rs's) cannot be pickled: one line, the trace on stderr
+        traceback.print_exc()
         conn.send((False, f"{type(exc).__name__}: {first_line(exc)}"))
 
 
@@ -90,12 +91,13 @@ class OrderReplay:
 
     def __init__(self, settings: Settings, lake: Path, bootstrap: str):
         context = multiprocessing.get_context("spawn")
-        self._events = context.Value("q", 0)
+        self._events = context.Value("q", 0, lock=False)  # one writer; a killed child holds no lock
         self._conn, child = context.Pipe()
         self._process = context.Process(target=_serve, name="unify-order-replay", daemon=True,
                                         args=(child, settings.dump(), str(lake), bootstrap, self._events))
         self._process.start()
         child.close()
+        self._replayed: tuple[int, int] | None = None
 
     @property
     def events(self) -> int:
@@ -105,9 +107,16 @@ class OrderReplay:
     def replay(self, ends: dict[tuple[str, int], int], chunk: int) -> None:
         self._conn.send(("replay", ends, chunk))
 
+    def check(self) -> None:
+        """Raise now if the replay has failed (its answer is kept for `replayed`)."""
+        if self._replayed is None and self._conn.poll():
+            self._replayed = self._answer()
+
     def replayed(self) -> tuple[int, int]:
         """(dead letters written, next free batch number)."""
-        return self._answer()
+        if self._replayed is None:
+            self._replayed = self._answer()
+        return self._replayed
 
     def enrich(self, ids: CustomerIds) -> None:
         self._conn.send(("enrich", ids))

@@ -67,6 +67,7 @@ class Replay:
         self.overrides: list[Override] = []
         self.erasures: list[Erasure] = []
         self.events = self.dead = 0
+        self.dead_letters: list[dict] = []
         tune_gc()
 
     def add(self, messages: list[Message]) -> None:
@@ -86,9 +87,7 @@ class Replay:
             elif isinstance(item, Erasure):  # its customer id means something only at the end
                 self.erasures.append(item)
         self.dead += len(dead)
-        if dead:
-            self.sink.add(Output(), [], dead, {})
-            self.sink.flush()
+        self.dead_letters += dead  # written with the final state, after the order process's batches
         settle_gc()
 
     def finish(self, offsets: dict[tuple[str, int], int], orders: OrderReplay) -> list:
@@ -108,7 +107,7 @@ class Replay:
         gone = set(self.previous) - set(resolver.ids.members)
         output.customers = [c for c in output.customers if not self._unchanged(c)]
         output.customers += [resolver.profile(cid) for cid in sorted(gone) if cid in self.old_customers]
-        self.sink.add(output, [], [], {}, self.overrides, erasures=erased)
+        self.sink.add(output, [], self.dead_letters, {}, self.overrides, erasures=erased)
         self.sink.flush()
         self.sink.purge(records=[], customers=sorted(gone), erased=[r for _, rs in erased for r in rs])
         features, metrics = orders.enriched()
@@ -190,6 +189,7 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
         orders.replay({tp: end for tp, end in ends.items() if tp[0] in ordered}, chunk)
         for records in read_range(bootstrap, {}, {tp: end for tp, end in ends.items() if tp[0] not in ordered}, chunk):
             replay.add([Message(*r) for r in records])
+            orders.check()
             if on_progress:
                 on_progress(replay.events + orders.events, total)
         order_dead, next_batch = orders.replayed()
@@ -201,10 +201,12 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
         create_views(settings.warehouse, new, settings.engine.attributes, **settings.view_options)
         versions.switch(root, new)
     except BaseException:
-        if orders is not None:
-            orders.stop()
-        with contextlib.suppress(OSError):
-            remove_tree(new)
+        try:
+            if orders is not None:
+                orders.stop()
+        finally:
+            with contextlib.suppress(OSError):
+                remove_tree(new)
         raise
     orders.stop()
     if lineage:

@@ -69,7 +69,7 @@ class ActivityAggregate:
         self.cents += sign * order.cents
         _count(self.channels, order.channel, sign)
         _count(self.stores, order.store, sign)
-        at = scale(order.ordered_ms, self.activity.half_life_ms)
+        at = scale(order.ordered_ms, self.activity.half_life_ms)  # the three sums share one half-life
         self.activity.add_scaled(ORDERS, sign, at)
         self.activity.add_scaled(SPEND, sign * order.cents, at)
         for brand, category, cents in line_spend(order):
