@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from sinks.delta import DeltaSink
+from sinks.lake import location
 from sinks.restore import read_orders
 from streams.enrich_stage import EnrichStage
 from streams.pipeline import Decoder, Message, settle_gc, tune_gc
@@ -71,15 +72,16 @@ def _enrich(settings: Settings, lake: Path, ids: CustomerIds) -> tuple[list[dict
 
 
 def _serve(conn: Connection, config: dict, lake: str, bootstrap: str, events) -> None:
-    """The child: a replay request, then an enrich request; each answered (ok, result)."""
+    """The child: a replay request, then an enrich request; each answered (ok, result).
+    `lake` is the version's folder or object-store URL, as text."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the rebuild decides when the child stops
     settings = Settings(ConfigModel.model_validate(config), Path("/"))
     try:
         _, ends, chunk = conn.recv()
-        conn.send((True, _replay(settings, Path(lake), bootstrap, ends, chunk, events)))
+        conn.send((True, _replay(settings, location(lake), bootstrap, ends, chunk, events)))
         _, ids = conn.recv()
-        conn.send((True, _enrich(settings, Path(lake), ids)))
+        conn.send((True, _enrich(settings, location(lake), ids)))
     except Exception as exc:  # some (delta-rs's) cannot be pickled: one line, the trace on stderr
         traceback.print_exc()
         conn.send((False, f"{type(exc).__name__}: {first_line(exc)}"))

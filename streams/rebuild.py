@@ -66,18 +66,18 @@ class Replay:
         self.sink = DeltaSink(new, engine.attributes)  # its batches follow the copied ones
         self.overrides: list[Override] = []
         self.erasures: list[Erasure] = []
-        self.events = self.dead = 0
+        self.events = 0
         self.dead_letters: list[dict] = []
         tune_gc()
 
     def add(self, messages: list[Message]) -> None:
-        dead = []
         for m in messages:
             self.events += 1
             try:
                 item = self.decoder.decode(m)
             except InvalidRecord as exc:
-                dead.append(self.decoder.dead_letter(m, exc))
+                # written with the final state, after the order process's batches
+                self.dead_letters.append(self.decoder.dead_letter(m, exc))
                 continue
             if isinstance(item, Change):
                 self.resolver.apply(item)
@@ -86,8 +86,6 @@ class Replay:
                 self.resolver.override(item.left, item.right, item.kind, item.at_ms)
             elif isinstance(item, Erasure):  # its customer id means something only at the end
                 self.erasures.append(item)
-        self.dead += len(dead)
-        self.dead_letters += dead  # written with the final state, after the order process's batches
         settle_gc()
 
     def finish(self, offsets: dict[tuple[str, int], int], orders: OrderReplay) -> list:
@@ -194,7 +192,6 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
                 on_progress(replay.events + orders.events, total)
         order_dead, next_batch = orders.replayed()
         replay.events += orders.events
-        replay.dead += order_dead
         replay.sink.batch = max(replay.sink.batch, next_batch)  # the final state comes last
         replay_seconds = time.perf_counter() - started
         lineage = replay.finish(ends, orders)
@@ -212,7 +209,7 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
     if lineage:
         produce_all(producer(bootstrap), [(settings.stream.lineage_topic, *encode_lineage(e)) for e in lineage])
     seconds = time.perf_counter() - started
-    return {"events": replay.events, "dead_letters": replay.dead,
+    return {"events": replay.events, "dead_letters": len(replay.dead_letters) + order_dead,
             "source_records": len(replay.resolver), "customers": len(replay.resolver.ids.members),
             "id_changes": [e for e in lineage if e.cause == "rebuild"],
             "replay_seconds": round(replay_seconds, 2), "seconds": round(seconds, 2),
