@@ -12,8 +12,7 @@ from deltalake import DeltaTable
 
 from sinks.lake import location, uri
 from sinks.warehouse import connect
-from unify.cdm import OrderChange
-from unify.cdm import Override
+from unify.cdm import OrderChange, Override, kept
 from unify.resolver import LinkRow, Resolver
 
 
@@ -47,7 +46,7 @@ def read_state(lake: Path, attributes: tuple[str, ...]) -> tuple[list[Override],
     finally:
         con.close()
     links = [LinkRow(r[0], r[1], r[2], None, None, None, None, r[3], r[4], r[5], r[6],
-                     {a: v for a, v in zip(wanted, r[7:]) if v is not None}) for r in rows]
+                     {a: kept(a, v) for a, v in zip(wanted, r[7:]) if v is not None}) for r in rows]
     return overrides, links
 
 

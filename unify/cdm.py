@@ -5,6 +5,7 @@ be exported as a CDM folder and read by tools that know those names.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 CONTACT_ATTRIBUTES: tuple[str, ...] = (
@@ -23,6 +24,17 @@ CONTACT_ATTRIBUTES: tuple[str, ...] = (
     "address1_postalCode",
     "address1_country",
 )
+
+# Attributes drawn from small vocabularies (names, places, dates, genders): the engine keeps
+# each of their values once, however many records hold it (a tenth of its memory otherwise).
+SHARED_VALUES = frozenset({"firstName", "middleName", "lastName", "birthDate", "gender", "address1_city",
+                           "address1_stateOrProvince", "address1_postalCode", "address1_country"})
+
+
+def kept(attribute: str, value: object) -> object:
+    """A contact attribute's value as the engine keeps it: shared ones interned."""
+    return sys.intern(value) if value.__class__ is str and attribute in SHARED_VALUES else value
+
 
 ORDER_ATTRIBUTES: tuple[str, ...] = (
     "orderId",

@@ -19,7 +19,7 @@ RecordId = tuple[str, str]
 class SourceRecord:
     """A source record's current normalized version, as the engine keeps it in memory."""
 
-    __slots__ = ("rid", "attrs", "position", "event_ms", "first_ms", "rule_keys", "keys")
+    __slots__ = ("rid", "attrs", "position", "event_ms", "first_ms", "rule_keys")
 
     def __init__(self, rid: RecordId, attrs: dict, position: int, event_ms: int, first_ms: int,
                  rule_keys: tuple):
@@ -29,7 +29,11 @@ class SourceRecord:
         self.event_ms = event_ms
         self.first_ms = first_ms
         self.rule_keys = rule_keys
-        self.keys = Matcher.block_keys(rule_keys)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Its block keys, each once (derived: a tuple per record would cost 70 bytes)."""
+        return Matcher.block_keys(self.rule_keys)
 
     @property
     def age(self) -> tuple:
@@ -86,11 +90,12 @@ class LinkGraph:
         """Insert a record and link it; `touched` collects records whose links changed."""
         rid = record.rid
         self.records[rid] = record
-        for key in record.keys:
+        keys = record.keys
+        for key in keys:
             if self.blocks.add(key, rid) == "became_generic":
                 self.changed_keys.add(key)
                 self._reevaluate_linked(self.blocks.members(key), touched)
-        candidates = self.blocks.candidates(record.keys)
+        candidates = self.blocks.candidates(keys)
         partners = self._always.get(rid)
         for other in (candidates | partners) if partners else candidates:
             if other != rid and other in self.records:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from unify.cdm import kept
 from unify.errors import InvalidRecord
 from unify.names import name_parts
 from unify.normalize import compile_chain, parse_timestamp_ms
@@ -52,14 +53,14 @@ class ContactMapper:
             except InvalidRecord as exc:
                 raise InvalidRecord(f"{column}: {exc.reason}") from None
             if value is not None:
-                out[attribute] = value
+                out[attribute] = kept(attribute, value)
         raw_full = row.get(self._full_name_column) if self._full_name_column else None
         if isinstance(raw_full, str) and raw_full.strip():
             for attribute, part in zip(_NAME_PARTS, name_parts(raw_full)):
                 if attribute not in out:
                     value = self._name_chain(part or None)
                     if value is not None:
-                        out[attribute] = value
+                        out[attribute] = kept(attribute, value)
         elif "fullName" not in out and ("firstName" in out or "lastName" in out):
             # one comparable full name for every record, so swapped name parts still match
             out["fullName"] = " ".join(str(out[a]) for a in ("firstName", "lastName") if a in out)
