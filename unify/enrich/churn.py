@@ -31,6 +31,7 @@ from math import log1p
 
 from river import linear_model, optim, preprocessing
 
+from unify.enrich.aggregate import ORDERS, ActivityAggregate
 from unify.enrich.features import DAY, CustomerFeatures
 from unify.enrich.monitor import ChurnMonitor
 
@@ -46,13 +47,28 @@ class MaturedExample:
 
 
 def churn_inputs(features: CustomerFeatures) -> dict[str, float]:
-    """Model inputs from a customer's features at a purchase; counts and spans are log-scaled
-    because purchase rates are spread over orders of magnitude."""
-    orders = features.orders
-    tenure = features.tenure_days or 0.0
+    """Model inputs from a customer's features at a purchase."""
     gap = 0.0
     if features.previous_purchase_ms is not None and features.last_purchase_ms is not None:
         gap = (features.last_purchase_ms - features.previous_purchase_ms) / DAY
+    return _inputs(features.orders, features.tenure_days or 0.0, gap, features.decayed_orders,
+                   features.average_order_value or 0.0, features.orders_by_channel.get("store", 0))
+
+
+def activity_inputs(activity: ActivityAggregate, at_ms: int) -> dict[str, float]:
+    """`churn_inputs` of the customer whose activity is `activity`, at `at_ms`, without
+    summarizing it first: the fold computes one per purchase."""
+    orders, last, previous = activity.orders, activity.last_ms, activity.previous_ms
+    tenure = (at_ms - activity.first_ms) / DAY if activity.first_ms is not None else 0.0
+    gap = (last - previous) / DAY if previous is not None and last is not None else 0.0
+    return _inputs(orders, tenure, gap, activity.activity.value(ORDERS, at_ms),
+                   activity.cents / 100 / orders if orders else 0.0, activity.channels.get("store", 0))
+
+
+def _inputs(orders: int, tenure: float, gap: float, decayed_orders: float, average_order_value: float,
+            store_orders: int) -> dict[str, float]:
+    """Counts and spans are log-scaled because purchase rates are spread over orders of
+    magnitude."""
     return {
         "log_orders": log1p(orders),
         "log_tenure_days": log1p(max(tenure, 0.0)),
@@ -60,9 +76,9 @@ def churn_inputs(features: CustomerFeatures) -> dict[str, float]:
         "log_monthly_rate": log1p(30.4375 * orders / max(tenure, 30.0)),
         "log_gap_days": log1p(max(gap, 0.0)),
         "first_purchase": float(orders <= 1),
-        "log_decayed_orders": log1p(features.decayed_orders),
-        "log_average_order_value": log1p(max(features.average_order_value or 0.0, 0.0)),
-        "store_share": features.orders_by_channel.get("store", 0) / orders if orders else 0.0,
+        "log_decayed_orders": log1p(decayed_orders),
+        "log_average_order_value": log1p(max(average_order_value, 0.0)),
+        "store_share": store_orders / orders if orders else 0.0,
     }
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from unify.enrich.churn import ChurnModel, churn_inputs
+from unify.enrich.churn import ChurnModel, activity_inputs
 from unify.enrich.features import CustomerFeatures, FeatureSpec
 from unify.enrich.ledger import ActivityLedger
 from unify.enrich.orders import OrderChange, RecordId, record_of
@@ -60,7 +60,7 @@ class Enrichment:
         self.advance(ordered_ms - self.lateness_ms)
         customer = customer_of(record_of(change.order))
         if customer is not None:
-            x = churn_inputs(self.ledger.features(members_of(customer) or (), ordered_ms, mixes=False))
+            x = activity_inputs(self.ledger.activity(members_of(customer) or (), mixes=False), ordered_ms)
             self.churn.observe(customer, x, ordered_ms)
 
     def apply_lineage(self, event) -> None:

@@ -129,7 +129,11 @@ class ActivityLedger:
     def features(self, records: Iterable[RecordId], as_of_ms: int | None, mixes: bool = True) -> CustomerFeatures:
         """Features of the customer made of `records`, at event time `as_of_ms`; None: at
         its latest purchase, which makes them a function of its own orders only."""
-        found = [a for a in map(self._aggregates.get, set(records)) if a is not None]
-        # one record (most customers): read its aggregate as it is, summarize does not change it
-        aggregate = found[0] if len(found) == 1 else self.aggregate(records, mixes)
+        aggregate = self.activity(records, mixes)
         return summarize(aggregate, aggregate.last_ms or 0 if as_of_ms is None else as_of_ms, self.spec, mixes)
+
+    def activity(self, records: Iterable[RecordId], mixes: bool = True) -> ActivityAggregate:
+        """The aggregate of the customer made of `records`, to read, not to change: with one
+        record (most customers) that record's own, else their fold."""
+        found = [a for a in map(self._aggregates.get, set(records)) if a is not None]
+        return found[0] if len(found) == 1 else self.aggregate(records, mixes)
