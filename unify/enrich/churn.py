@@ -131,7 +131,8 @@ class ChurnModel:
 
     @staticmethod
     def _unpack(packed: tuple) -> dict:
-        return dict(zip(*packed, strict=True))
+        names, values = packed
+        return dict(zip(names, values))
 
     def observe(self, customer_id: str, x: dict, event_ms: int) -> None:
         """A purchase by `customer_id` at `event_ms`, with its features `x` at that time."""

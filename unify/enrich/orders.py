@@ -82,4 +82,4 @@ def hold(change: OrderChange, record: RecordId | None = None) -> HeldOrder:
 def line_spend(held: HeldOrder):
     """(brand, category, cents) of each line with spend."""
     flat = held.lines
-    return zip(flat[::3], flat[1::3], flat[2::3], strict=True)
+    return zip(flat[::3], flat[1::3], flat[2::3])
