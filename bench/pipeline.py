@@ -285,11 +285,42 @@ def rebuild_and_query(settings: Settings, config: Path, workdir: Path, log=print
     rebuilt["bytes_per_source_record"] = round(peak / max(rebuilt["source_records"], 1))
     log(f"  rebuild: {rebuilt['events']:,} events in {rebuilt['seconds']} s ({rebuilt['events_per_second']:,}/s), "
         f"peak RSS {peak / 2**20:,.0f} MiB ({rebuilt['bytes_per_source_record']:,} B per source record)")
+    restored = restored_worker(settings, config, workdir, rebuilt["source_records"])
+    rebuilt["restored_worker"] = restored
+    log(f"  a worker on the rebuilt lake: ready after {restored['seconds_to_ready']} s, peak RSS "
+        f"{restored['peak_rss_bytes'] / 2**20:,.0f} MiB ({restored['bytes_per_source_record']:,} B per source record)")
     compact(settings.lake, vacuum=True, retention_hours=0)
     compacted = query_latency(config)
     log("  queries, rebuilt and compacted: " + ", ".join(
         f"{k} p99 {v['p99']} ms" for k, v in compacted.items() if isinstance(v, dict)))
     return rebuilt, compacted
+
+
+def restored_worker(settings: Settings, config: Path, workdir: Path, source_records: int) -> dict:
+    """A worker started on a lake that holds every customer: the time until it has
+    restored the state and committed a first new event, and its peak memory then, which
+    holds the whole state."""
+    source = settings.engine.source("crm_contacts")
+    row = next(env["after"] for name, env in generate(WorldSpec(people=10, seed=7)) if name == "crm_contacts")
+    prod = producer(settings.broker)
+    before = _committed(settings)
+    prod.produce(source.topic, json.dumps({"op": "u", "before": row, "after": row,
+                 "source": {"ts_ms": 2_000_000_000_000, "lsn": 10**12}}).encode(), partition=0)
+    prod.flush(30)
+    prod.close()
+    worker = Worker(config, workdir / "worker-restored.log")
+    started = time.perf_counter()
+    try:
+        while _committed(settings) <= before:
+            if worker.proc.poll() is not None or time.perf_counter() - started > 3600:
+                raise RuntimeError(f"the worker stopped or timed out; see {workdir}/worker-restored.log")
+            time.sleep(0.2)
+        ready = time.perf_counter() - started
+        peak = worker.peak_rss()
+    finally:
+        worker.stop()
+    return {"seconds_to_ready": round(ready, 1), "peak_rss_bytes": peak,
+            "bytes_per_source_record": round(peak / max(source_records, 1))}
 
 
 def run_rebuild(base: Settings, people: int, workdir: Path, log=print) -> dict:

@@ -73,6 +73,16 @@ def markdown(data: dict) -> str:
                 b = r["rebuild"]
                 lines.append(f"| {r['people']:,} | {b['events']:,} | {b['seconds']} | {b['events_per_second']:,} | "
                              f"{b.get('peak_rss_bytes', 0) / 2**20:,.0f} MiB | {b.get('bytes_per_source_record', 0):,} |")
+        restored = [(r["people"], r["rebuild"]["source_records"], r["rebuild"]["restored_worker"])
+                    for r in every if "restored_worker" in r.get("rebuild", {})]
+        lines += ["", "| people | source records | a worker on the rebuilt lake: ready after | peak RSS | B/source record |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {people:,} | {records:,} | {w['seconds_to_ready']} s | {w['peak_rss_bytes'] / 2**20:,.0f} MiB | "
+                  f"{w['bytes_per_source_record']:,} |" for people, records, w in restored]
+        if len(restored) > 1:
+            (_, low, a), *_, (_, high, b) = sorted(restored, key=lambda r: r[1])
+            lines += ["", f"Each source record past {low:,} adds {(b['peak_rss_bytes'] - a['peak_rss_bytes']) / (high - low):,.0f} "
+                          "bytes to the worker's peak."]
         lines += ["", "| people | customers | lake | query | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|---|"]
         scaled = [r for r in data["pipeline"].values() if isinstance(r, dict) and "factor" in r]
         for r in every + scaled:
