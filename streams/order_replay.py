@@ -3,10 +3,12 @@
 Orders hang off source records, not customers, so a rebuild needs nothing from the resolver
 until the partition is final: while the rebuild's own process replays the customer records
 through the core, this one reads, decodes and writes the orders. Given the final partition
-it then folds them, in event time, into the ledger and the churn model and returns every
-customer's feature row, while the rebuild's process writes the profiles, links and
-explanations. It dies with the rebuild's process, and a failed or interrupted rebuild kills
-it before removing the version it was writing.
+it then folds them, in event time, into the ledger, and streams each purchase's churn
+example to the rebuild's process, which trains the churn model on them meanwhile (the
+model learns in event order, so it cannot be split, but it need not wait for the ledger).
+With the trained model back it builds every customer's feature row, while the rebuild's
+process writes the profiles, links and explanations. It dies with the rebuild's process,
+and a failed or interrupted rebuild kills it before removing the version it was writing.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from streams.settings import ConfigModel, Settings
 from streams.topics import read_range
 from unify.cdm import OrderChange
 from unify.clusters import CustomerIds
+from unify.enrich import ChurnModel
 from unify.errors import InvalidRecord, first_line
 from unify.resolver import Output
 
@@ -58,13 +61,55 @@ def _replay(settings: Settings, lake: Path, bootstrap: str, ends: dict[tuple[str
     return dead_letters, sink.batch
 
 
-def _enrich(settings: Settings, lake: Path, ids: CustomerIds) -> tuple[list[dict], dict | None]:
+class ChurnFeed:
+    """Stands in for the churn model during the fold: its calls go, in order and in chunks,
+    to the process that trains the model."""
+
+    def __init__(self, conn: Connection, chunk: int = 10_000):
+        self._conn, self._chunk, self._calls = conn, chunk, []
+        self._clock: int | None = None
+
+    def advance(self, now_ms: int) -> None:
+        if self._clock is None or now_ms > self._clock:  # the model ignores a clock that does not move on
+            self._clock = now_ms
+            self._calls.append((now_ms, None, None))
+            self._flush_if_full()
+
+    def observe(self, customer_id: str, x: dict, event_ms: int) -> None:
+        self._calls.append((event_ms, customer_id, x))
+        self._flush_if_full()
+
+    def _flush_if_full(self) -> None:
+        if len(self._calls) >= self._chunk:
+            self._conn.send((True, self._calls))
+            self._calls = []
+
+    def close(self) -> None:
+        self._conn.send((True, self._calls))
+        self._conn.send((True, None))
+
+
+def train(model: ChurnModel, calls: list[tuple]) -> None:
+    """Replay a `ChurnFeed`'s calls on the model."""
+    for at_ms, customer_id, x in calls:
+        if customer_id is None:
+            model.advance(at_ms)
+        else:
+            model.observe(customer_id, x, at_ms)
+
+
+def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection) -> tuple[list[dict], dict | None]:
     """Feature rows of every customer of the final partition `ids` (without profiles), and
-    the churn model's metrics row (None without purchases)."""
+    the churn model's metrics row (None without purchases). The churn model is sent over
+    `conn` untrained, trained there on the fold's examples, and received back."""
     tune_gc()
     enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
+    conn.send((True, enrich.enrichment.churn))
+    feed = enrich.enrichment.churn = ChurnFeed(conn)
     for change in read_orders(lake):
         enrich.apply_order(change, ids)
+    feed.close()
+    enrich.enrichment.churn = conn.recv()
     enrich.refit(ids)
     rows = enrich.rows(ids.members, ids)
     settle_gc()
@@ -81,7 +126,7 @@ def _serve(conn: Connection, config: dict, lake: str, bootstrap: str, events) ->
         _, ends, chunk = conn.recv()
         conn.send((True, _replay(settings, location(lake), bootstrap, ends, chunk, events)))
         _, ids = conn.recv()
-        conn.send((True, _enrich(settings, location(lake), ids)))
+        conn.send((True, _enrich(settings, location(lake), ids, conn)))
     except Exception as exc:  # some (delta-rs's) cannot be pickled: one line, the trace on stderr
         traceback.print_exc()
         conn.send((False, f"{type(exc).__name__}: {first_line(exc)}"))
@@ -122,6 +167,13 @@ class OrderReplay:
 
     def enrich(self, ids: CustomerIds) -> None:
         self._conn.send(("enrich", ids))
+
+    def train_churn(self) -> None:
+        """Train the churn model on the fold's examples as they come, then hand it back."""
+        model = self._answer()
+        while (calls := self._answer()) is not None:
+            train(model, calls)
+        self._conn.send(model)
 
     def enriched(self) -> tuple[list[dict], dict | None]:
         """(feature rows, metrics row or None)."""

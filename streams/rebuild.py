@@ -90,7 +90,8 @@ class Replay:
 
     def finish(self, offsets: dict[tuple[str, int], int], orders: OrderReplay) -> list:
         """Carry ids over, apply the erasures, write the final state; returns the lineage.
-        `orders` has written the orders; it folds them over the final partition while the
+        `orders` has written the orders; it folds them over the final partition while this
+        process trains the churn model on them, then builds the feature rows while the
         profiles, links and explanations are written."""
         resolver, now = self.resolver, int(time.time() * 1000)
         # the membership of the copied segment history goes into the rows written below
@@ -100,6 +101,7 @@ class Replay:
                   if (e.customer_id, e.at_ms) not in self.done_erasures]
         orders.enrich(resolver.ids)
         output = resolver.snapshot()
+        orders.train_churn()
         output.lineage = lineage + output.lineage
         profiles = {c.customer_id: c for c in output.customers}
         gone = set(self.previous) - set(resolver.ids.members)

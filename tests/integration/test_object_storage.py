@@ -16,7 +16,7 @@ from streams.broker import free_port
 from streams.demo import publish_world
 from streams.settings import load
 from streams.status import wait_until_caught_up
-from tests.conftest import query, running, unify
+from tests.conftest import ROOT, query, running, unify
 from tests.integration.helpers import assert_as_if_uninterrupted, forwarding, wait_for
 from unify.synthetic import WorldSpec
 
@@ -43,6 +43,8 @@ def test_lake_on_object_storage(broker, make_config, s3_bucket, tmp_path):
                    for p in lake_objects(url))
 
         live = query(settings, "SELECT customer_id, source_count, emailAddress1 FROM dim_customer ORDER BY 1")
+        orders = query(settings, "SELECT source, order_key, customer_id, total_amount FROM sales_orders ORDER BY 1, 2")
+        assert orders
         same = unify("resolve", "-c", str(config), "--diff-against", url)  # what-if reads it too
         assert same.returncode == 0, same.stderr
         records = query(settings, "SELECT count(*) FROM customer_links")[0][0]
@@ -53,6 +55,10 @@ def test_lake_on_object_storage(broker, make_config, s3_bucket, tmp_path):
         assert json.loads(result.stdout)["id_changes"] == {"merged": 0, "split": 0, "created": 0, "deleted": 0}
         assert str(settings.current_lake) == f"{url}/versions/2"
         assert query(settings, "SELECT customer_id, source_count, emailAddress1 FROM dim_customer ORDER BY 1") == live
+        # the rebuild's orders went to the new version in the store, not to a local folder
+        assert query(settings, "SELECT source, order_key, customer_id, total_amount FROM sales_orders ORDER BY 1, 2") == orders
+        assert any("/versions/2/sales_orders_log/_delta_log/" in p for p in lake_objects(url))
+        assert not (ROOT / "s3:").exists()
 
         cid, email, phone = query(settings, """
             SELECT customer_id, emailAddress1, telephone1 FROM dim_customer

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from streams.order_replay import ChurnFeed, train
 from unify.enrich import ChurnModel, ChurnMonitor, Enrichment, OrderEvent
 from unify.enrich.features import DAY
 
@@ -225,3 +226,28 @@ def test_enrichment_pickles_with_its_ledger_and_model():
             e.apply(OrderEvent("pos_tickets", str(n), "upsert", n, t, body), customer_of, members)
     assert restored.churn.metrics() == enrichment.churn.metrics()
     assert restored.features("C1", members, t) == enrichment.features("C1", members, t)
+
+
+def test_a_model_trained_from_a_feed_of_the_calls_is_the_same_model():
+    """A rebuild folds orders in one process and trains the churn model in another, from
+    the calls the fold made, sent in chunks over a pipe."""
+    class Pipe:
+        def __init__(self):
+            self.sent = []
+
+        def send(self, message):
+            self.sent.append(pickle.loads(pickle.dumps(message)))
+
+    pipe = Pipe()
+    direct, fed = ChurnModel(), ChurnModel()
+    run(direct, purchases(4))
+    feed = ChurnFeed(pipe, chunk=7)
+    run(feed, purchases(4))
+    feed.close()
+    assert all(ok for ok, _ in pipe.sent) and pipe.sent[-1] == (True, None)
+    for _, calls in pipe.sent[:-1]:
+        train(fed, calls)
+    assert fed.metrics() == direct.metrics()
+    assert fed.churn_probability("C001") == direct.churn_probability("C001")
+    x = {"log_gap_days": 2.5}
+    assert fed.predict_proba_one(x) == direct.predict_proba_one(x)
