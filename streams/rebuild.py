@@ -35,7 +35,7 @@ from streams.pipeline import Decoder, Message, settle_gc, tune_gc
 from streams.settings import Settings
 from streams.codec import encode_lineage
 from streams.status import end_offsets
-from streams.topics import produce_all, producer, read_range
+from streams.topics import advance_group, produce_all, producer, read_range
 from unify.cdm import Change, Erasure, Override
 from unify.clusters import id_number
 from unify.errors import InvalidRecord
@@ -210,10 +210,13 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
     orders.stop()
     if lineage:
         produce_all(producer(bootstrap), [(settings.stream.lineage_topic, *encode_lineage(e)) for e in lineage])
+    # the workers' group starts where the new version is, if it is behind (it never read the
+    # topics): else the first worker forwards every event again, for the writer to skip
+    skipped = advance_group(bootstrap, settings.stream.app_id, ends)
     seconds = time.perf_counter() - started
     return {"events": replay.events, "dead_letters": len(replay.dead_letters) + order_dead,
             "source_records": len(replay.resolver), "customers": len(replay.resolver.ids.members),
             "id_changes": [e for e in lineage if e.cause == "rebuild"],
             "replay_seconds": round(replay_seconds, 2), "seconds": round(seconds, 2),
             "events_per_second": round(replay.events / seconds) if seconds else None,
-            "previous": str(old), "version": str(new)}
+            "previous": str(old), "version": str(new), "group_moved_past": skipped}

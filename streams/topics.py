@@ -29,6 +29,24 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 1,
                 raise BrokerError(f"cannot create topic {topic}: {exc.args[0].str()}") from None
 
 
+def advance_group(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> int:
+    """Commit `offsets` for a consumer group on the partitions where it is behind them (where
+    it never read, at zero); returns the records it skips. A group with members refuses the
+    commit, and they read on from where they are: nothing is skipped then."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        committed = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in consumer.committed(
+            [TopicPartition(t, p) for t, p in offsets], timeout=10)}
+        behind = {tp: offset for tp, offset in offsets.items() if committed.get(tp, 0) < offset}
+        if behind:
+            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in behind.items()], asynchronous=False)
+        return sum(offset - committed.get(tp, 0) for tp, offset in behind.items())
+    except KafkaException:
+        return 0
+    finally:
+        consumer.close()
+
+
 def read_range(bootstrap: str, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int],
                chunk: int = 50_000, stall_seconds: float = 60.0) -> Iterator[list[tuple[str, int, int, bytes | None]]]:
     """(topic, partition, offset, value) of every record from `start` (inclusive) to `end`

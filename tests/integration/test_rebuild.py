@@ -8,9 +8,11 @@ import threading
 import pytest
 
 from streams.demo import publish_world
+from streams.relay import unpack
 from streams.settings import load
-from streams.status import wait_until_caught_up
-from streams.topics import produce_all, producer
+from streams.status import end_offsets, wait_until_caught_up
+from streams.topics import produce_all, producer, read_range
+from streams.worker import prepare_topics
 from tests.conftest import query, running, unify
 from tests.integration.helpers import known_customer
 from unify.synthetic import WorldSpec
@@ -87,3 +89,27 @@ def test_rebuild_equals_live_switches_in_one_step_and_the_worker_follows(broker,
         wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.current_lake, timeout=120)
         assert query(settings, "SELECT customer_id FROM customer_links "
                                "WHERE source_key = 'CRM-NEW-1'") == [(cid,)]
+
+
+def test_the_first_worker_after_a_rebuild_reads_on_from_the_rebuilt_version(broker, make_config, tmp_path):
+    """A consumer group that never read the topics starts where the rebuild ended, instead
+    of forwarding every event again for the writer to find applied already."""
+    spec = WorldSpec(people=150, seed=9)
+    config = make_config(broker.bootstrap, batch_size=500, batch_seconds=0.3, segments_every_seconds=0)
+    settings = load(config)
+    prepare_topics(settings, broker.bootstrap)
+    published = sum(publish_world(settings, broker.bootstrap, spec).values())
+    result = unify("rebuild", "-c", str(config))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["group_moved_past"] == published
+    ref, cid, email, first_name, row = known_customer(settings, spec)
+    twin = {"op": "c", "before": None, "source": {"ts_ms": 1_900_000_000_001, "lsn": 10**9 + 1},
+            "after": {**row, "contact_id": "CRM-NEW-2", "email": email, "given_name": first_name}}
+    with running(["run", "-c", str(config)], tmp_path / "worker.log"):
+        produce_all(producer(broker.bootstrap), [(settings.engine.source("crm_contacts").topic, None,
+                                                  json.dumps(twin).encode())])
+        wait_until_caught_up(broker.bootstrap, settings.input_topics, settings.current_lake, timeout=120)
+        assert query(settings, "SELECT customer_id FROM customer_links WHERE source_key = 'CRM-NEW-2'") == [(cid,)]
+    relay = end_offsets(broker.bootstrap, [settings.relay_topic])
+    forwarded = [m for records in read_range(broker.bootstrap, {}, relay) for r in records for m in unpack(r[3])]
+    assert len(forwarded) == 1
