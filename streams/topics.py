@@ -31,8 +31,9 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 1,
 
 def advance_group(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> int:
     """Commit `offsets` for a consumer group on the partitions where it is behind them (where
-    it never read, at zero); returns the records it skips. A group with members refuses the
-    commit, and they read on from where they are: nothing is skipped then."""
+    it never read, at zero); returns how far it moved. Members the group has meanwhile read
+    on from their own positions (Kafka refuses such a commit; either way nothing is lost,
+    as the caller's offsets are those of records it has)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
         committed = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in consumer.committed(
