@@ -139,6 +139,12 @@ def live_throughput(settings: Settings, config: Path, workdir: Path, total: int,
             "events_per_s_steady": round(steady) if steady else None, "peak_rss_bytes": peak}
 
 
+def _update(before: dict, after: dict, n: int = 0) -> bytes:
+    """A contact update later than anything the generated worlds hold (the `n`th of a run)."""
+    return json.dumps({"op": "u", "before": before, "after": after,
+                       "source": {"ts_ms": 2_000_000_000_000 + n, "lsn": 10**12 + n}}).encode()
+
+
 def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, rate: int,
               seconds: float = 20.0) -> dict:
     """Produce contact updates at `rate` events/s, all to partition 0; each event's latency is
@@ -154,8 +160,7 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
         before = _committed(settings)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # the worker is up once it commits a probe
-            prod.produce(source.topic, json.dumps({"op": "u", "before": rows[0], "after": rows[0],
-                         "source": {"ts_ms": 2_000_000_000_000, "lsn": 10**12}}).encode(), partition=0)
+            prod.produce(source.topic, _update(rows[0], rows[0]), partition=0)
             prod.flush(5)
             if _committed(settings) > before:
                 break
@@ -167,9 +172,7 @@ def freshness(settings: Settings, config: Path, workdir: Path, spec: WorldSpec, 
             n, t0 = 0, time.perf_counter()
             while not stop.is_set() and time.perf_counter() - t0 < seconds:
                 row = rows[n % len(rows)]
-                env = {"op": "u", "before": row, "after": {**row, "city": f"probe {n}"},
-                       "source": {"ts_ms": 2_000_000_000_000 + n, "lsn": 10**12 + n}}
-                prod.produce(source.topic, json.dumps(env).encode(), partition=0)
+                prod.produce(source.topic, _update(row, {**row, "city": f"probe {n}"}, n), partition=0)
                 sent[base + n] = time.perf_counter()
                 n += 1
                 prod.poll(0)
@@ -304,8 +307,7 @@ def restored_worker(settings: Settings, config: Path, workdir: Path, source_reco
     row = next(env["after"] for name, env in generate(WorldSpec(people=10, seed=7)) if name == "crm_contacts")
     prod = producer(settings.broker)
     before = _committed(settings)
-    prod.produce(source.topic, json.dumps({"op": "u", "before": row, "after": row,
-                 "source": {"ts_ms": 2_000_000_000_000, "lsn": 10**12}}).encode(), partition=0)
+    prod.produce(source.topic, _update(row, row), partition=0)
     prod.flush(30)
     prod.close()
     worker = Worker(config, workdir / "worker-restored.log")

@@ -29,23 +29,33 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 1,
                 raise BrokerError(f"cannot create topic {topic}: {exc.args[0].str()}") from None
 
 
+def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(timeout=10)
+        tps = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
+        return {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0}
+    finally:
+        consumer.close()
+
+
 def advance_group(bootstrap: str, group: str, offsets: dict[tuple[str, int], int]) -> int:
     """Commit `offsets` for a consumer group on the partitions where it is behind them (where
     it never read, at zero); returns how far it moved. Members the group has meanwhile read
     on from their own positions (Kafka refuses such a commit; either way nothing is lost,
     as the caller's offsets are those of records it has)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
-        committed = {(tp.topic, tp.partition): max(tp.offset, 0) for tp in consumer.committed(
-            [TopicPartition(t, p) for t, p in offsets], timeout=10)}
+        committed = committed_offsets(bootstrap, group, sorted({t for t, _ in offsets}))
         behind = {tp: offset for tp, offset in offsets.items() if committed.get(tp, 0) < offset}
         if behind:
-            consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in behind.items()], asynchronous=False)
+            consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+            try:
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in behind.items()], asynchronous=False)
+            finally:
+                consumer.close()
         return sum(offset - committed.get(tp, 0) for tp, offset in behind.items())
     except KafkaException:
         return 0
-    finally:
-        consumer.close()
 
 
 def read_range(bootstrap: str, start: dict[tuple[str, int], int], end: dict[tuple[str, int], int],

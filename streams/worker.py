@@ -34,19 +34,9 @@ from streams.pipeline_process import PipelineProcess, lake_offsets
 from streams.relay import batches, max_record_bytes, pack
 from streams.settings import Settings
 from unify.errors import first_line
-from streams.topics import ensure_topics
+from streams.topics import committed_offsets, ensure_topics
 
 log = logging.getLogger("unify.worker")
-
-
-def committed_offsets(bootstrap: str, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        meta = consumer.list_topics(timeout=10)
-        tps = [TopicPartition(t, p) for t in topics if t in meta.topics for p in meta.topics[t].partitions]
-        return {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10) if tp.offset >= 0}
-    finally:
-        consumer.close()
 
 
 class BrokerWatch:
