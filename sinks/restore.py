@@ -73,8 +73,10 @@ def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:
             FROM delta_scan('{uri(log)}')
             QUALIFY row_number() OVER (PARTITION BY source, order_key ORDER BY position DESC, batch DESC) = 1
             ORDER BY deleted, ordered_at, source, order_key""")
-        while rows := result.fetchmany(chunk):
-            for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in rows:
+        # through Arrow: a column's values come out about twice as fast as DuckDB's rows
+        for batch in result.fetch_record_batch(chunk):
+            for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in zip(
+                    *(column.to_pylist() for column in batch.columns)):
                 yield OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
                     src, key, "upsert", pos, at, {
                         "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,

@@ -113,7 +113,7 @@ class EnrichStage:
         return churn.predict_proba_one(churn_inputs(features)).get(True, 0.0)
 
     def settle(self, ids: CustomerIds) -> None:
-        """After a restore: nothing is pending, the value model is fitted once."""
+        """After a restore or a rebuild's fold: nothing is pending, the value model is fitted once."""
         self._dirty = set()
         if self.watermark_ms:
             self.refit(ids)

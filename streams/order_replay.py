@@ -6,15 +6,19 @@ through the core, this one reads, decodes and writes the orders. Given the final
 it then folds them, in event time, into the ledger, and streams each purchase's churn
 example to the rebuild's process, which trains the churn model on them meanwhile (the
 model learns in event order, so it cannot be split, but it need not wait for the ledger).
-With the trained model back it builds every customer's feature row, while the rebuild's
-process writes the profiles, links and explanations. It dies with the rebuild's process,
-and a failed or interrupted rebuild kills it before removing the version it was writing.
+With the trained model back it builds the customers' feature rows, a part at a time,
+while the rebuild's process writes the links and explanations, then each part beside its
+customers' profiles. It dies with the rebuild's process, and a failed or interrupted
+rebuild kills it before removing the version it was writing.
 """
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import signal
+import threading
 import traceback
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -98,10 +102,12 @@ def train(model: ChurnModel, calls: list[tuple]) -> None:
             model.observe(customer_id, x, at_ms)
 
 
-def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection) -> tuple[list[dict], dict | None]:
-    """Feature rows of every customer of the final partition `ids` (without profiles), and
-    the churn model's metrics row (None without purchases). The churn model is sent over
-    `conn` untrained, trained there on the fold's examples, and received back."""
+def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection, part: int = 20_000) -> dict | None:
+    """Fold the orders over the final partition `ids`, then send every customer's feature
+    row (without its profile) over `conn` in parts of `part` customers, in id order, and
+    None after the last; returns the churn model's metrics row (None without purchases).
+    The churn model is sent over `conn` untrained, trained there on the fold's examples,
+    and received back."""
     tune_gc()
     enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
     conn.send((True, enrich.enrichment.churn))
@@ -110,10 +116,13 @@ def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection) 
         enrich.apply_order(change, ids)
     feed.close()
     enrich.enrichment.churn = conn.recv()
-    enrich.refit(ids)
-    rows = enrich.rows(ids.members, ids)
+    enrich.settle(ids)
+    customers = sorted(ids.members)
+    for start in range(0, len(customers), part):
+        conn.send((True, enrich.rows(customers[start:start + part], ids)))
+    conn.send((True, None))
     settle_gc()
-    return rows, enrich.metrics_row() if enrich.watermark_ms else None
+    return enrich.metrics_row() if enrich.watermark_ms else None
 
 
 def _serve(conn: Connection, config: dict, lake: str, bootstrap: str, events) -> None:
@@ -133,8 +142,8 @@ def _serve(conn: Connection, config: dict, lake: str, bootstrap: str, events) ->
 
 
 class OrderReplay:
-    """The child process: `replay`, then `enrich`; `replayed` and `enriched` wait for
-    their results. `stop` kills it (a failed or interrupted rebuild must not write on)."""
+    """The child process: `replay`, then `enrich`; `replayed`, `train_churn`,
+    `feature_rows` and `metrics` wait for their results. `stop` kills it (a failed or interrupted rebuild must not write on)."""
 
     def __init__(self, settings: Settings, lake: Path, bootstrap: str):
         context = multiprocessing.get_context("spawn")
@@ -166,17 +175,45 @@ class OrderReplay:
         return self._replayed
 
     def enrich(self, ids: CustomerIds) -> None:
+        """Start the fold over the final partition `ids`. Its churn examples are taken in
+        as they come, so that the fold goes on while this process does other work before
+        `train_churn`."""
         self._conn.send(("enrich", ids))
+        self._examples: queue.SimpleQueue = queue.SimpleQueue()
+        self._taker = threading.Thread(target=self._take_examples, name="churn-examples", daemon=True)
+        self._taker.start()
+
+    def _take_examples(self) -> None:
+        """The untrained model, then the `ChurnFeed`'s chunks of calls, then None (or what failed)."""
+        try:
+            self._examples.put(self._answer())
+            while (calls := self._answer()) is not None:
+                self._examples.put(calls)
+            self._examples.put(None)
+        except BaseException as exc:  # raised again by `train_churn`
+            self._examples.put(exc)
+
+    def _example(self):
+        item = self._examples.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
     def train_churn(self) -> None:
-        """Train the churn model on the fold's examples as they come, then hand it back."""
-        model = self._answer()
-        while (calls := self._answer()) is not None:
+        """Train the churn model on the fold's examples, then hand it back."""
+        model = self._example()
+        while (calls := self._example()) is not None:
             train(model, calls)
+        self._taker.join()
         self._conn.send(model)
 
-    def enriched(self) -> tuple[list[dict], dict | None]:
-        """(feature rows, metrics row or None)."""
+    def feature_rows(self) -> Iterator[list[dict]]:
+        """Every customer's feature row (without its profile), in parts, in id order."""
+        while (rows := self._answer()) is not None:
+            yield rows
+
+    def metrics(self) -> dict | None:
+        """The churn model's metrics row; None without purchases."""
         return self._answer()
 
     def _answer(self):

@@ -91,8 +91,9 @@ class Replay:
     def finish(self, offsets: dict[tuple[str, int], int], orders: OrderReplay) -> list:
         """Carry ids over, apply the erasures, write the final state; returns the lineage.
         `orders` has written the orders; it folds them over the final partition while this
-        process trains the churn model on them, then builds the feature rows while the
-        profiles, links and explanations are written."""
+        process writes the links and explanations, then trains the churn model on the
+        fold's examples; then it sends the feature rows in parts, each written with its
+        customers' profiles. Nothing of the final state is held whole."""
         resolver, now = self.resolver, int(time.time() * 1000)
         # the membership of the copied segment history goes into the rows written below
         segments = SegmentTracker(self.sink, **self.settings.view_options)
@@ -100,25 +101,29 @@ class Replay:
         erased = [(e, resolver.erase(e.customer_id, e.at_ms)) for e in self.erasures
                   if (e.customer_id, e.at_ms) not in self.done_erasures]
         orders.enrich(resolver.ids)
-        output = resolver.snapshot()
+        gone = sorted(set(self.previous) - set(resolver.ids.members))
+        for i, part in enumerate(resolver.snapshot()):
+            if i == 0:
+                lineage = part.lineage = lineage + part.lineage
+                part.customers = [resolver.profile(cid) for cid in gone if cid in self.old_customers]
+                self.sink.add(part, [], self.dead_letters, {}, self.overrides, erasures=erased)
+            else:
+                self.sink.add(part, [], [], {})
+            self.sink.flush()
         orders.train_churn()
-        output.lineage = lineage + output.lineage
-        profiles = {c.customer_id: c for c in output.customers}
-        gone = set(self.previous) - set(resolver.ids.members)
-        output.customers = [c for c in output.customers if not self._unchanged(c)]
-        output.customers += [resolver.profile(cid) for cid in sorted(gone) if cid in self.old_customers]
-        self.sink.add(output, [], self.dead_letters, {}, self.overrides, erasures=erased)
-        self.sink.flush()
-        self.sink.purge(records=[], customers=sorted(gone), erased=[r for _, rs in erased for r in rs])
-        features, metrics = orders.enriched()
-        for row in features:  # the dimension's row: features with the golden profile
-            row["profile"] = profiles[row["customer_id"]]
+        self.sink.purge(records=[], customers=gone, erased=[r for _, rs in erased for r in rs])
+        for features in orders.feature_rows():  # the dimension's rows: features with the golden profile
+            profiles = [resolver.profile(row["customer_id"]) for row in features]
+            for row, profile in zip(features, profiles):
+                row["profile"] = profile
+            changed = Output(customers=[p for p in profiles if not self._unchanged(p)])
+            self.sink.add(changed, [], [], {}, features=features)
+            self.sink.flush()
         # last, with the offsets: the checkpoint says the version is complete
-        self.sink.add(Output(), [], [], {tp: (end, 0) for tp, end in offsets.items()}, features=features,
-                      metrics=metrics)
+        self.sink.add(Output(), [], [], {tp: (end, 0) for tp, end in offsets.items()}, metrics=orders.metrics())
         self.sink.flush()
         segments.update()
-        return output.lineage
+        return lineage
 
     def _unchanged(self, row: CustomerRow) -> bool:
         """The replaced version's current row of this customer says the same: writing it
@@ -184,8 +189,8 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
     ordered = {s.topic for s in settings.engine.sources if s.kind == SALES_ORDER}
     orders = None
     try:
+        orders = OrderReplay(settings, new, bootstrap)  # the process starts while the replay is set up
         replay = Replay(settings, new, old)
-        orders = OrderReplay(settings, new, bootstrap)
         orders.replay({tp: end for tp, end in ends.items() if tp[0] in ordered}, chunk)
         for records in read_range(bootstrap, {}, {tp: end for tp, end in ends.items() if tp[0] not in ordered}, chunk):
             replay.add([Message(*r) for r in records])

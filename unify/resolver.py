@@ -18,7 +18,7 @@ since the last drain, one row per record and per customer, ready for a sink.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from unify.cdm import Change
 from unify.clusters import CustomerIds, LineageEvent, carry_over, id_number
@@ -239,20 +239,27 @@ class Resolver:
         self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
         return out
 
-    def snapshot(self) -> Output:
-        """Every row of the current state (as `drain` gives the changed ones), for a rebuild."""
-        out = Output(lineage=self._lineage)
-        out.links = [self._link_row(rid) for rid in sorted({*self.graph.records, *self.tombstones})]
-        out.customers = [self.profile(cid) for cid in sorted(self.ids.members)]
-        out.explanations = [self.explain(a, b) for a in sorted(self.graph.edges)
-                            for b in sorted(self.graph.edges[a]) if a < b]
-        for key in self.graph.blocks.generic_keys():
-            attributes, values = self.matcher.describe_key(key)
-            out.generic_keys.append(GenericKeyRow(key, attributes, values,
-                                                  self.graph.blocks.size(key), True))
+    def snapshot(self, part: int = 50_000) -> Iterator[Output]:
+        """Every link, explanation and generic key of the current state (as `drain` gives
+        the changed ones), for a rebuild, in parts of at most `part` rows of each, so that a
+        large state is never held twice; the lineage comes with the first part. Profiles
+        are left to the caller (`profile`), which writes them beside the customers' features."""
+        rids = sorted({*self.graph.records, *self.tombstones})
+        pairs = [(a, b) for a in sorted(self.graph.edges) for b in sorted(self.graph.edges[a]) if a < b]
+        keys = list(self.graph.blocks.generic_keys())
+        lineage = self._lineage
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
+        for start in range(0, max(len(rids), len(pairs), len(keys), 1), part):
+            out = Output(lineage=lineage if start == 0 else [])
+            out.links = [self._link_row(rid) for rid in rids[start:start + part]]
+            out.explanations = [self.explain(a, b) for a, b in pairs[start:start + part]]
+            for key in keys[start:start + part]:
+                attributes, values = self.matcher.describe_key(key)
+                out.generic_keys.append(GenericKeyRow(key, attributes, values,
+                                                      self.graph.blocks.size(key), True))
+            yield out
+        # the explanations above read the match-time results kept for the changed pairs
         self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
-        return out
 
     def carry_ids_over(self, previous: dict[str, set[RecordId]], next_id: int, at_ms: int) -> list[LineageEvent]:
         """Take the customer ids of a previous build of the same records (see `carry_over`).
