@@ -243,6 +243,8 @@ def test_a_model_trained_from_a_feed_of_the_calls_is_the_same_model():
     run(direct, purchases(4))
     feed = ChurnFeed(pipe, chunk=7)
     run(feed, purchases(4))
+    feed.observe("C900", {"log_gap_days": 0.5, "log_orders": 0.7}, 10**12)  # another layout
+    direct.observe("C900", {"log_gap_days": 0.5, "log_orders": 0.7}, 10**12)
     feed.close()
     assert all(ok for ok, _ in pipe.sent) and pipe.sent[-1] == (True, None)
     for _, calls in pipe.sent[:-1]:
