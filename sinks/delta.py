@@ -130,6 +130,14 @@ class DeltaSink:
             features: list[dict] = (), metrics: dict | None = None, erasures: list = ()) -> None:
         now = int(time.time() * 1000)
         b = self.batch
+        profiles: dict[int, dict] = {}  # a profile goes to two logs: its columns are built once
+
+        def profile(c) -> dict:
+            columns = profiles.get(id(c))
+            if columns is None:
+                columns = profiles[id(c)] = self._profile(c)
+            return columns
+
         for link in output.links:
             self._rows["customer_links_log"].append({
                 "batch": b, "written_at": now, "source": link.source, "source_key": link.source_key,
@@ -139,7 +147,7 @@ class DeltaSink:
                 "first_at": link.first_ms, **{a: link.attributes.get(a) for a in self.attributes},
             })
         for c in output.customers:
-            self._rows["customers_log"].append({"batch": b, "written_at": now, **self._profile(c)})
+            self._rows["customers_log"].append({"batch": b, "written_at": now, **profile(c)})
         for i, e in enumerate(output.lineage):
             self._rows["lineage"].append({
                 "batch": b, "seq": i, "event": e.event, "customer_id": e.customer_id,
@@ -174,9 +182,9 @@ class DeltaSink:
                 "at": o.at_ms, "reason": o.reason})
         for f in features:  # with its profile: the dimension's one row per customer
             row = dict(f)
-            profile = self._profile(row.pop("profile"))
-            self._rows["customer_features_log"].append({"batch": b, "written_at": now, **row, **profile,
-                                                        "segments": self.segments.get(profile["customer_id"], ())})
+            columns = profile(row.pop("profile"))
+            self._rows["customer_features_log"].append({"batch": b, "written_at": now, **row, **columns,
+                                                        "segments": self.segments.get(columns["customer_id"], ())})
         for c in output.customers:
             if c.deleted:
                 self._rows["customer_features_log"].append(
