@@ -72,50 +72,48 @@ class OrderMapper:
 
     def __init__(self, spec: SourceSpec):
         self.spec = spec
-        self._fields = {f.attribute: f for f in spec.fields}
-
-    def _get(self, row: Mapping, attribute: str):
-        f = self._fields.get(attribute)
-        return row.get(f.column) if f else None
+        # Column names resolved once; an unmapped attribute's is None, which no JSON key equals.
+        column = {f.attribute: f.column for f in spec.fields}
+        self._ref, self._ordered, self._amount, self._currency, self._store, self._channel, self._lines = (
+            column.get(a) for a in ("customerRef", "orderedAt", "totalAmount", "currency", "storeId", "channel",
+                                    "lines"))
+        parts = next((dict(f.parts) for f in spec.fields if f.attribute == "lines"), {})
+        self._parts = tuple(parts.get(p, p) for p in ("product", "brand", "category", "quantity", "price"))
 
     def order(self, row: Mapping) -> dict:
-        ref = self._get(row, "customerRef")
-        ordered = self._get(row, "orderedAt")
+        ordered = row.get(self._ordered)
         if ordered is None:
             raise InvalidRecord("missing order time")
-        amount = _number(self._get(row, "totalAmount"), "totalAmount")
-        lines_field = self._fields.get("lines")
-        lines = []
-        raw_lines = row.get(lines_field.column) if lines_field else None
+        amount = _number(row.get(self._amount), "totalAmount")
+        raw_lines = row.get(self._lines)
         if raw_lines is not None and not isinstance(raw_lines, list):
             raise InvalidRecord("lines is not a list")
-        parts = dict(lines_field.parts) if lines_field else {}
+        product, brand, category, quantity, price = self._parts
+        lines = []
         for raw in raw_lines or ():
             if not isinstance(raw, dict):
                 raise InvalidRecord("an order line is not an object")
             lines.append({
-                "product": _text(raw.get(parts.get("product", "product"))),
-                "brand": _text(raw.get(parts.get("brand", "brand"))),
-                "category": _text(raw.get(parts.get("category", "category"))),
-                "quantity": _number(raw.get(parts.get("quantity", "quantity")), "quantity"),
-                "price": _number(raw.get(parts.get("price", "price")), "price"),
+                "product": _text(raw.get(product)), "brand": _text(raw.get(brand)),
+                "category": _text(raw.get(category)), "quantity": _number(raw.get(quantity), "quantity"),
+                "price": _number(raw.get(price), "price"),
             })
         if amount is None:
             amount = sum((l["quantity"] or 0) * (l["price"] or 0) for l in lines)
         return {
-            "customerRef": None if ref is None else _text(ref),
+            "customerRef": _text(row.get(self._ref)),
             "orderedMs": parse_timestamp_ms(ordered),
             "totalAmount": float(amount),
-            "currency": _text(self._get(row, "currency")),
-            "storeId": _text(self._get(row, "storeId")),
-            "channel": _text(self._get(row, "channel")),
+            "currency": _text(row.get(self._currency)),
+            "storeId": _text(row.get(self._store)),
+            "channel": _text(row.get(self._channel)),
             "lines": lines,
         }
 
 
 def _text(value) -> str | None:
-    if value is None:
-        return None
+    if value is None or type(value) is str:
+        return value
     if isinstance(value, (dict, list)):
         raise InvalidRecord(f"expected text, got {type(value).__name__}")
     return str(value)
@@ -124,6 +122,8 @@ def _text(value) -> str | None:
 def _number(value, name: str) -> float | None:
     if value is None:
         return None
+    if type(value) is float or type(value) is int:  # the usual case first; a bool is not an int here
+        return float(value)
     if isinstance(value, bool):
         raise InvalidRecord(f"{name} is a boolean")
     if isinstance(value, (int, float)):
