@@ -65,8 +65,11 @@ def read_range(bootstrap: str, start: dict[tuple[str, int], int], end: dict[tupl
     wanted = {tp: (start.get(tp, 0), stop) for tp, stop in end.items() if stop > start.get(tp, 0)}
     if not wanted:
         return
+    # Once its read-ahead queue is full, librdkafka waits `fetch.queue.backoff.ms` (1 s by
+    # default) before fetching again: a reader that empties it faster idles the rest.
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unify-replay",
-                         "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024})
+                         "enable.auto.commit": False, "fetch.max.bytes": 64 * 1024 * 1024,
+                         "fetch.queue.backoff.ms": 100})
     try:
         consumer.assign([TopicPartition(t, p, lo) for (t, p), (lo, _) in wanted.items()])
         open_ = set(wanted)
