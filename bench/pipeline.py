@@ -97,7 +97,7 @@ def _committed(settings: Settings) -> int:
 
 def transport_ceiling(bootstrap: str, topics: list[str], total: int) -> float:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-ceiling",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, "fetch.queue.backoff.ms": 100})  # as `read_range`
     meta = consumer.list_topics(timeout=10)
     consumer.assign([TopicPartition(t, p, 0) for t in topics for p in meta.topics[t].partitions])
     seen, first, started, last, deadline = 0, 0, None, None, time.monotonic() + 300
