@@ -20,10 +20,21 @@ def save(out_dir: Path, suite: str, figures: dict) -> Path:
     path = out_dir / "results.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     data["machine"] = machine()
-    data[suite] = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    # what this run did not measure (the 1M worlds, without --large) stays, with its own date
+    kept = {key: value for key, value in data.get(suite, {}).items()
+            if key not in figures and isinstance(value, dict) and "measured_at" in value}
+    fresh = {key: {**value, "measured_at": now} if isinstance(value, dict) else value for key, value in figures.items()}
+    merged = {**kept, **fresh}
+    data[suite] = {"measured_at": now, **{key: merged[key] for key in sorted(merged, key=_size)}}
     path.write_text(json.dumps(data, indent=2) + "\n")
     (out_dir / "results.md").write_text(markdown(data))
     return path
+
+
+def _size(key: str) -> list[int]:
+    """Worlds in order of size: "10000", "100000", "100000 x 10" (scaled), "1000000"."""
+    return [int(n) for n in key.split(" x ") if n.isdigit()]
 
 
 def markdown(data: dict) -> str:
@@ -94,4 +105,9 @@ def markdown(data: dict) -> str:
                         lines.append(f"| {people} | {r['customers']:,} | {lake} | {name.removesuffix('_ms')} | "
                                      f"{q['p50']} | {q['p95']} | {q['p99']} |")
         lines.append("")
+    for suite in ("core", "pipeline"):
+        older = [(key, r["measured_at"]) for key, r in data.get(suite, {}).items()
+                 if isinstance(r, dict) and r.get("measured_at", data[suite]["measured_at"]) != data[suite]["measured_at"]]
+        if older:
+            lines += [f"From an earlier run of the {suite} suite: " + ", ".join(f"{key} ({at})" for key, at in older) + ".", ""]
     return "\n".join(lines)
