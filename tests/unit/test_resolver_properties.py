@@ -153,6 +153,18 @@ def test_profiles_depend_only_on_the_current_records(events):
 
 
 @settings(max_examples=200, deadline=None)
+@given(histories(overrides=True), st.integers(1, 4))
+def test_a_snapshot_in_parts_holds_what_one_part_holds(events, part):
+    """A rebuild writes its final state in parts: together they are the whole state."""
+    def rows(parts):
+        return [[row for p in parts for row in getattr(p, kind)] for kind in ("links", "explanations", "generic_keys")]
+    parts, (whole,) = list(run(events).snapshot(part)), list(run(events).snapshot(10**6))
+    assert rows(parts) == rows([whole])
+    assert parts[0].lineage == whole.lineage and not any(p.lineage for p in parts[1:])
+    assert len(rows([whole])[0]) <= part or len(parts) > 1
+
+
+@settings(max_examples=200, deadline=None)
 @given(histories())
 def test_every_record_has_one_customer_and_ids_are_consistent(events):
     r = run(events)
