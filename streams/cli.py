@@ -291,8 +291,10 @@ def resolve(config_path, inputs, lake, diff_lake):
 
 @main.command()
 @CONFIG
+@click.option("--rows-per-write", default=20_000, show_default=True, type=click.IntRange(min=1),
+              help="Rows of each kind the final state is written in at a time: fewer hold less memory.")
 @one_line_errors
-def rebuild(config_path):
+def rebuild(config_path, rows_per_write):
     """Replay every source topic into a new version of the dimension and switch the views to
     it in one step. The current version stays readable (and a running worker keeps it fresh)
     until the switch; customer ids, erasures and history carry over."""
@@ -304,7 +306,8 @@ def rebuild(config_path):
     with Progress(TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("events, ETA"),
                   TimeRemainingColumn(), transient=True) as progress:
         task = progress.add_task("replay", total=None)
-        summary = run(settings, bootstrap, lambda done, total: progress.update(task, completed=done, total=total))
+        summary = run(settings, bootstrap, lambda done, total: progress.update(task, completed=done, total=total),
+                      part=rows_per_write)
     changes = summary.pop("id_changes")
     summary["id_changes"] = {kind: sum(1 for e in changes if e.event == kind) for kind in ("merged", "split", "created", "deleted")}
     click.echo(json.dumps(summary, indent=2))

@@ -124,7 +124,7 @@ def train(model: ChurnModel, chunk: tuple) -> None:
             at += width
 
 
-def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection, part: int = 20_000) -> dict | None:
+def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection, part: int) -> dict | None:
     """Fold the orders over the final partition `ids`, then send every customer's feature
     row (without its profile) over `conn` in parts of `part` customers, in id order, and
     None after the last; returns the churn model's metrics row (None without purchases).
@@ -156,8 +156,8 @@ def _serve(conn: Connection, config: dict, lake: str, bootstrap: str, events) ->
     try:
         _, ends, chunk = conn.recv()
         conn.send((True, _replay(settings, location(lake), bootstrap, ends, chunk, events)))
-        _, ids = conn.recv()
-        conn.send((True, _enrich(settings, location(lake), ids, conn)))
+        _, ids, part = conn.recv()
+        conn.send((True, _enrich(settings, location(lake), ids, conn, part)))
     except Exception as exc:  # some (delta-rs's) cannot be pickled: one line, the trace on stderr
         traceback.print_exc()
         conn.send((False, f"{type(exc).__name__}: {first_line(exc)}"))
@@ -196,11 +196,11 @@ class OrderReplay:
             self._replayed = self._answer()
         return self._replayed
 
-    def enrich(self, ids: CustomerIds) -> None:
-        """Start the fold over the final partition `ids`. Its churn examples are taken in
-        as they come, so that the fold goes on while this process does other work before
-        `train_churn`."""
-        self._conn.send(("enrich", ids))
+    def enrich(self, ids: CustomerIds, part: int) -> None:
+        """Start the fold over the final partition `ids`; the feature rows will come in parts
+        of `part` customers. The churn examples are taken in as they come, so that the fold
+        goes on while this process does other work before `train_churn`."""
+        self._conn.send(("enrich", ids, part))
         self._examples: queue.SimpleQueue = queue.SimpleQueue()
         self._taker = threading.Thread(target=self._take_examples, name="churn-examples", daemon=True)
         self._taker.start()

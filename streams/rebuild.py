@@ -88,27 +88,28 @@ class Replay:
                 self.erasures.append(item)
         settle_gc()
 
-    def finish(self, offsets: dict[tuple[str, int], int], orders: OrderReplay) -> list:
+    def finish(self, offsets: dict[tuple[str, int], int], orders: OrderReplay, part: int) -> list:
         """Carry ids over, apply the erasures, write the final state; returns the lineage.
         `orders` has written the orders; it folds them over the final partition while this
         process writes the links and explanations, then trains the churn model on the
         fold's examples; then it sends the feature rows in parts, each written with its
-        customers' profiles. Nothing of the final state is held whole."""
+        customers' profiles. Nothing of the final state is held whole: it is written `part`
+        rows of each kind at a time."""
         resolver, now = self.resolver, int(time.time() * 1000)
         # the membership of the copied segment history goes into the rows written below
         segments = SegmentTracker(self.sink, **self.settings.view_options)
         lineage = resolver.carry_ids_over(self.previous, self.next_id, now) if self.previous else []
         erased = [(e, resolver.erase(e.customer_id, e.at_ms)) for e in self.erasures
                   if (e.customer_id, e.at_ms) not in self.done_erasures]
-        orders.enrich(resolver.ids)
+        orders.enrich(resolver.ids, part)
         gone = sorted(set(self.previous) - set(resolver.ids.members))
-        for i, part in enumerate(resolver.snapshot()):
+        for i, rows in enumerate(resolver.snapshot(part)):
             if i == 0:
-                lineage = part.lineage = lineage + part.lineage
-                part.customers = [resolver.profile(cid) for cid in gone if cid in self.old_customers]
-                self.sink.add(part, [], self.dead_letters, {}, self.overrides, erasures=erased)
+                lineage = rows.lineage = lineage + rows.lineage
+                rows.customers = [resolver.profile(cid) for cid in gone if cid in self.old_customers]
+                self.sink.add(rows, [], self.dead_letters, {}, self.overrides, erasures=erased)
             else:
-                self.sink.add(part, [], [], {})
+                self.sink.add(rows, [], [], {})
             self.sink.flush()
         orders.train_churn()
         self.sink.purge(records=[], customers=gone, erased=[r for _, rs in erased for r in rs])
@@ -179,8 +180,9 @@ def _copy_history(old: Path, new: Path) -> None:
 
 
 def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int], None] | None = None,
-            chunk: int = 50_000) -> dict:
-    """Replay the topics into a new version and switch to it; returns a summary."""
+            chunk: int = 50_000, part: int = 20_000) -> dict:
+    """Replay the topics into a new version and switch to it; returns a summary. `chunk`:
+    events read at a time; `part`: rows of each kind written at a time at the end."""
     started = time.perf_counter()
     root, old = settings.lake, settings.current_lake
     ends = {tp: end for tp, end in end_offsets(bootstrap, settings.input_topics).items() if end > 0}
@@ -201,7 +203,7 @@ def rebuild(settings: Settings, bootstrap: str, on_progress: Callable[[int, int]
         replay.events += orders.events
         replay.sink.batch = max(replay.sink.batch, next_batch)  # the final state comes last
         replay_seconds = time.perf_counter() - started
-        lineage = replay.finish(ends, orders)
+        lineage = replay.finish(ends, orders, part)
         create_views(settings.warehouse, new, settings.engine.attributes, **settings.view_options)
         versions.switch(root, new)
     except BaseException:

@@ -239,7 +239,7 @@ class Resolver:
         self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
         return out
 
-    def snapshot(self, part: int = 50_000) -> Iterator[Output]:
+    def snapshot(self, part: int = 20_000) -> Iterator[Output]:
         """Every link, explanation and generic key of the current state (as `drain` gives
         the changed ones), for a rebuild, in parts of at most `part` rows of each, so that a
         large state is never held twice; the lineage comes with the first part. Profiles

@@ -66,7 +66,8 @@ def test_rebuild_equals_live_switches_in_one_step_and_the_worker_follows(broker,
         reader = threading.Thread(target=read_while_rebuilding)
         reader.start()
         try:
-            result = unify("rebuild", "-c", str(config))
+            # written a few rows at a time: every part of the final state must count
+            result = unify("rebuild", "-c", str(config), "--rows-per-write", "97")
         finally:
             stop.set()
             reader.join()
