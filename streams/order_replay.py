@@ -164,8 +164,9 @@ def _serve(conn: Connection, config: dict, lake: str, bootstrap: str, events) ->
 
 
 class OrderReplay:
-    """The child process: `replay`, then `enrich`; `replayed`, `train_churn`,
-    `feature_rows` and `metrics` wait for their results. `stop` kills it (a failed or interrupted rebuild must not write on)."""
+    """The child process: `replay`, then `enrich`; `replayed`, `train_churn`, `feature_rows`
+    and `metrics` wait for their results. `stop` kills it (a failed or interrupted rebuild
+    must not write on)."""
 
     def __init__(self, settings: Settings, lake: Path, bootstrap: str):
         context = multiprocessing.get_context("spawn")
