@@ -6,7 +6,10 @@ id, plus the overrides, is enough to rebuild the link graph and keep ids stable.
 from __future__ import annotations
 
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Iterator
+
+import pyarrow.parquet as pq
 
 from deltalake import DeltaTable
 
@@ -14,6 +17,8 @@ from sinks.lake import location, uri
 from sinks.warehouse import connect
 from unify.cdm import OrderChange, Override, kept
 from unify.resolver import LinkRow, Resolver
+
+SORT_MEMORY = "256MB"  # DuckDB's share while it sorts the orders; beyond it, it spills to disk
 
 
 def has_rows(table: Path) -> bool:
@@ -65,21 +70,26 @@ def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:
     log = location(lake) / "sales_orders_log"
     if not has_rows(log):
         return
-    con = connect()
-    try:
-        result = con.execute(f"""
-            SELECT source, order_key, deleted, position, customer_source, customer_key,
-                   epoch_ms(ordered_at), total_amount, currency, store_id, channel, lines
-            FROM delta_scan('{uri(log)}')
-            QUALIFY row_number() OVER (PARTITION BY source, order_key ORDER BY position DESC, batch DESC) = 1
-            ORDER BY deleted, ordered_at, source, order_key""")
+    with TemporaryDirectory(prefix="unify-orders-") as scratch:
+        # Sorted into a file, not in memory: DuckDB would hold the whole sorted result while
+        # it is read (about 400 bytes per order), on top of the state being restored.
+        sorted_orders = Path(scratch) / "orders.parquet"
+        con = connect()
+        try:
+            con.execute(f"SET memory_limit='{SORT_MEMORY}'; SET temp_directory='{scratch}'")
+            con.execute(f"""COPY (
+                SELECT source, order_key, deleted, position, customer_source, customer_key,
+                       epoch_ms(ordered_at) AS ordered_ms, total_amount, currency, store_id, channel, lines
+                FROM delta_scan('{uri(log)}')
+                QUALIFY row_number() OVER (PARTITION BY source, order_key ORDER BY position DESC, batch DESC) = 1
+                ORDER BY deleted, ordered_at, source, order_key) TO '{sorted_orders}' (FORMAT parquet)""")
+        finally:
+            con.close()
         # through Arrow: a column's values come out about twice as fast as DuckDB's rows
-        for batch in result.fetch_record_batch(chunk):
+        for batch in pq.ParquetFile(sorted_orders).iter_batches(chunk):
             for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in zip(
                     *(column.to_pylist() for column in batch.columns)):
                 yield OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
                     src, key, "upsert", pos, at, {
                         "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
                         "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})
-    finally:
-        con.close()
