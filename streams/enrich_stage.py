@@ -20,6 +20,7 @@ import orjson
 
 from unify.clusters import CustomerIds
 from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel, churn_inputs
+from unify.enrich.held_orders import OrderStore
 from unify.enrich.orders import record_of
 
 
@@ -36,9 +37,10 @@ FIT_SAMPLE = 5_000
 
 class EnrichStage:
     def __init__(self, half_life_days: float = 90.0, churn_window_days: float = 90.0,
-                 refit_every_seconds: float = 60.0):
+                 refit_every_seconds: float = 60.0, orders: OrderStore | None = None):
+        """`orders`: where the ledger keeps its orders (in memory by default)."""
         self.enrichment = Enrichment(FeatureSpec(half_life_days=half_life_days),
-                                     ChurnModel(window_days=churn_window_days))
+                                     ChurnModel(window_days=churn_window_days), orders=orders)
         self.value = LifetimeValueModel()
         self.watermark_ms = 0
         self.refit_every_seconds = refit_every_seconds

@@ -13,6 +13,7 @@ from typing import Iterable
 
 from sinks.compaction import merge_log, merge_small_files
 from sinks.delta import DeltaSink
+from sinks.held_orders_on_disk import HeldOrdersOnDisk
 from sinks.restore import read_orders, restore_resolver
 from sinks.segments import SegmentTracker
 from streams.codec import SourceCodec, decode_override
@@ -89,7 +90,9 @@ class Pipeline:
         self.decoder = Decoder(settings)
         self.resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
         self.sink = DeltaSink(lake or settings.current_lake, engine.attributes)
-        self.enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
+        # the orders on disk: in memory they would be most of a worker's memory
+        self.enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days,
+                                  orders=HeldOrdersOnDisk())
         restore_resolver(self.resolver, self.sink.lake, engine.attributes)
         for change in read_orders(self.sink.lake):
             self.enrich.apply_order(change, self.resolver.ids)

@@ -100,10 +100,11 @@ def test_memory_per_order_and_per_record_is_bounded():
     for event in realistic_orders(orders, records):
         ledger.apply(event)
     seen: set = set()  # the record index points at the held orders: count them once
-    per_order = (footprint(ledger._held, seen) + footprint(ledger._orders_of, seen)) / orders
+    held = ledger._orders
+    per_order = (footprint(held._live, seen) + footprint(held._of, seen)) / orders
     per_record = footprint(ledger._aggregates, set()) / len(ledger._aggregates)
     assert per_order < 500, per_order  # measured: ~450 bytes
     assert per_record < 2600, per_record  # measured: ~2.2 KB for ~6 orders over ~9 brands
     for n in range(orders // 2):  # cancelled orders keep only their key and position
         ledger.apply(OrderEvent("pos_tickets", str(5_000_000 + n), "delete", 10**9, 0, {}))
-    assert footprint(ledger._passive, set()) / (orders // 2) < 120  # measured: ~90 bytes
+    assert footprint(held._passive, set()) / (orders // 2) < 120  # measured: ~90 bytes

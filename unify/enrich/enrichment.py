@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from unify.enrich.churn import ChurnModel, activity_inputs
 from unify.enrich.features import CustomerFeatures, FeatureSpec
+from unify.enrich.held_orders import OrderStore
 from unify.enrich.ledger import ActivityLedger
 from unify.enrich.orders import OrderChange, RecordId, record_of
 
@@ -46,8 +47,8 @@ class Enrichment:
     """
 
     def __init__(self, spec: FeatureSpec | None = None, churn: ChurnModel | None = None,
-                 lateness_ms: int = 0):
-        self.ledger = ActivityLedger(spec)
+                 lateness_ms: int = 0, orders: OrderStore | None = None):
+        self.ledger = ActivityLedger(spec, orders)
         self.churn = ChurnModel() if churn is None else churn
         self.lateness_ms = lateness_ms
 

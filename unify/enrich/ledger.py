@@ -11,21 +11,24 @@ than the one held, so redeliveries and stale versions are no-ops. An update repl
 order's contribution, a delete removes it (and keeps its position, so an older version
 arriving late cannot resurrect it).
 
-Memory: per live order one `HeldOrder`, its key string and its slots in the per-source and
-per-record indexes, about 450 bytes for an order of 1-3 lines (shared strings such as brands
-not counted); per deleted or anonymous order its key and position, about 90 bytes; per
-source record with orders one aggregate, about 2.2 KB for ~6 orders over ~9 brands and ~6
-categories (it grows with the distinct brands and categories, not with the orders).
-`tests/unit/test_enrich_features.py` measures these.
+Memory: the orders themselves are in an `OrderStore` (`held_orders`: in memory, or on disk
+for a worker); per source record with orders one aggregate, about 2.2 KB for ~6 orders over
+~9 brands and ~6 categories (it grows with the distinct brands and categories, not with the
+orders). `tests/unit/test_enrich_features.py` measures these.
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
 
 from unify.enrich.aggregate import ActivityAggregate
 from unify.enrich.features import CustomerFeatures, FeatureSpec, summarize
+from unify.enrich.held_orders import HeldOrders, OrderStore
 from unify.enrich.orders import HeldOrder, OrderChange, RecordId, hold, record_of
+
+
+def _when_read(times, record: RecordId) -> Iterator[int]:
+    """The record's order times, asked of the store only if the aggregate reads them."""
+    yield from times(record)
 
 
 class ActivityLedger:
@@ -45,19 +48,14 @@ class ActivityLedger:
     1
     """
 
-    def __init__(self, spec: FeatureSpec | None = None):
+    def __init__(self, spec: FeatureSpec | None = None, orders: OrderStore | None = None):
         self.spec = spec or FeatureSpec()
-        # Keyed by order source, then order key: no (source, key) tuple to keep per order.
-        self._held: dict[str, dict[str, HeldOrder]] = {}  # live orders that name a record
-        self._passive: dict[str, dict[str, int]] = {}  # position of deleted and anonymous orders
+        self._orders = HeldOrders() if orders is None else orders
         self._aggregates: dict[RecordId, ActivityAggregate] = {}
-        # A record's live orders, for the purchase span when an order at its end goes. A list:
-        # removal is linear in the record's orders, a set would cost ~3x the memory per order.
-        self._orders_of: dict[RecordId, list[HeldOrder]] = {}
 
     def __len__(self) -> int:
         """Live orders that count towards a record."""
-        return sum(len(orders) for orders in self._held.values())
+        return len(self._orders)
 
     def records(self) -> Iterator[RecordId]:
         """Source records with at least one live order, sorted."""
@@ -65,13 +63,13 @@ class ActivityLedger:
 
     def position(self, source: str, key: str) -> int | None:
         """The position held for an order key (live, deleted or anonymous); None if never seen."""
-        held = self._held.get(source, {}).get(key)
-        return held.position if held is not None else self._passive.get(source, {}).get(key)
+        held = self._orders.get(source, key)
+        return held.position if isinstance(held, HeldOrder) else held
 
     def record_of_order(self, source: str, key: str) -> RecordId | None:
         """The source record a live order counts for; None if it counts for none."""
-        held = self._held.get(source, {}).get(key)
-        return None if held is None else held.record
+        held = self._orders.get(source, key)
+        return held.record if isinstance(held, HeldOrder) else None
 
     def is_new_purchase(self, change: OrderChange) -> bool:
         """Whether applying `change` would make a never-seen order count for a record: the
@@ -81,40 +79,34 @@ class ActivityLedger:
 
     def apply(self, change: OrderChange) -> None:
         source, key = change.source, change.key
-        held_position = self.position(source, key)
-        if held_position is not None and change.position <= held_position:
+        old = self._orders.get(source, key)
+        if old is not None and change.position <= (old.position if isinstance(old, HeldOrder) else old):
             return
-        old = self._held.get(source, {}).pop(key, None)
-        if old is not None:
+        if isinstance(old, HeldOrder):
+            self._orders.discard(source, key, old)
             self._take_out(old)
         record = record_of(change.order) if change.op == "upsert" else None
         if record is None:
-            self._passive.setdefault(source, {})[key] = change.position
+            self._orders.put(source, key, change.position)
             return
-        self._passive.get(source, {}).pop(key, None)
-        orders = self._orders_of.get(record)
-        if orders:  # share the record id tuple of the record's other orders
-            record = orders[0].record
-        else:
-            orders = self._orders_of[record] = []
-            self._aggregates[record] = ActivityAggregate(self.spec.half_life_ms)
+        record = self._orders.shared(record)
+        aggregate = self._aggregates.get(record)
+        if aggregate is None:
+            aggregate = self._aggregates[record] = ActivityAggregate(self.spec.half_life_ms)
         new = hold(change, record)
-        self._held.setdefault(sys.intern(source), {})[key] = new
-        orders.append(new)
-        self._aggregates[record].add(new)
+        self._orders.put(source, key, new)
+        aggregate.add(new)
 
     def _take_out(self, old: HeldOrder) -> None:
-        orders = self._orders_of[old.record]
-        orders.remove(old)
-        if not orders:
-            del self._orders_of[old.record], self._aggregates[old.record]
+        aggregate = self._aggregates[old.record]
+        if aggregate.orders == 1:
+            del self._aggregates[old.record]
             return
-        self._aggregates[old.record].remove(old, (h.ordered_ms for h in orders))
+        aggregate.remove(old, _when_read(self._orders.times, old.record))
 
     def orders_since(self, records: Iterable[RecordId], since_ms: int) -> list[tuple[int, int]]:
         """(ordered_ms, cents) of the records' live orders after `since_ms`, oldest first."""
-        return sorted((o.ordered_ms, o.cents) for r in set(records)
-                      for o in self._orders_of.get(r, ()) if o.ordered_ms > since_ms)
+        return self._orders.since(records, since_ms)
 
     def aggregate(self, records: Iterable[RecordId], mixes: bool = True) -> ActivityAggregate:
         """The fold of the records' aggregates (a new object); unknown records add nothing.

@@ -1,0 +1,35 @@
+"""The ledger with its orders on disk against the ledger with its orders in memory."""
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sinks.held_orders_on_disk import HeldOrdersOnDisk
+from tests.unit.test_enrich_ledger import CUSTOMERS, KEYS, SPEC, events
+from unify.enrich import ActivityLedger
+from unify.enrich.features import DAY
+
+
+@settings(max_examples=60, deadline=None)
+@given(events, st.randoms(use_true_random=False))
+def test_orders_on_disk_answer_as_orders_in_memory_after_every_change(batch, rng):
+    shuffled = list(batch)
+    rng.shuffle(shuffled)
+    in_memory = ActivityLedger(SPEC)
+    store = HeldOrdersOnDisk()
+    on_disk = ActivityLedger(SPEC, store)
+    try:
+        for event in shuffled + shuffled[: len(shuffled) // 2]:  # and some redelivered
+            assert on_disk.is_new_purchase(event) == in_memory.is_new_purchase(event)
+            in_memory.apply(event)
+            on_disk.apply(event)
+            assert len(on_disk) == len(in_memory)
+            for source, key in KEYS:
+                assert on_disk.position(source, key) == in_memory.position(source, key)
+                assert on_disk.record_of_order(source, key) == in_memory.record_of_order(source, key)
+            for records in CUSTOMERS:
+                assert on_disk.features(records, 400 * DAY) == in_memory.features(records, 400 * DAY)
+                assert on_disk.orders_since(records, 100 * DAY) == in_memory.orders_since(records, 100 * DAY)
+    finally:
+        store.close()
+
