@@ -22,12 +22,20 @@ from rocksdict import Options, Rdict, WriteOptions
 from unify.enrich.orders import HeldOrder, RecordId
 
 
+CACHE_MB = 16  # RocksDB's block cache
+
+
 class HeldOrdersOnDisk:
     """An `unify.enrich.held_orders.OrderStore` in a temporary RocksDB."""
 
     def __init__(self):
         self._scratch = TemporaryDirectory(prefix="unify-orders-")
-        self._db = Rdict(self._scratch.name, Options(raw_mode=True))
+        options = Options(raw_mode=True)
+        # Bloom filters: most lookups are of new orders, which a filter answers without a
+        # read (without them a miss cost 4 us at 0.5M orders and 15 us at 2M).
+        options.optimize_for_point_lookup(CACHE_MB)
+        options.set_memtable_whole_key_filtering(True)
+        self._db = Rdict(self._scratch.name, options)
         unlogged = WriteOptions()
         unlogged.disable_wal = True
         self._db.set_write_options(unlogged)
@@ -35,7 +43,7 @@ class HeldOrdersOnDisk:
         self._live = 0
         # The ledger asks about a key up to three times per change (is it new, which record,
         # apply): the last answer is kept.
-        self._last: tuple[bytes | None, HeldOrder | int | None] = (None, None)
+        self._last: tuple[tuple[str, str] | None, HeldOrder | int | None] = (None, None)
 
     def close(self) -> None:
         self._db.close()
@@ -45,10 +53,10 @@ class HeldOrdersOnDisk:
         return self._live
 
     def get(self, source: str, key: str) -> HeldOrder | int | None:
-        at = f"{source}\0{key}".encode()
+        at = source, key
         if self._last[0] == at:
             return self._last[1]
-        value = self._db.get(at)
+        value = self._db.get(f"{source}\0{key}".encode())
         found = None if value is None else orjson.loads(value)
         if isinstance(found, list):
             position, record_source, record_key, ordered_ms, cents, channel, store, lines = found
@@ -68,7 +76,7 @@ class HeldOrdersOnDisk:
             if pairs is None:
                 pairs = self._of[order.record] = array("q")
             pairs += array("q", (order.ordered_ms, order.cents))
-        self._last = at, order
+        self._last = (source, key), order
 
     def discard(self, source: str, key: str, order: HeldOrder) -> None:
         self._live -= 1
