@@ -9,6 +9,7 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deltalake import DeltaTable
@@ -61,6 +62,14 @@ def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]
         resolver.override(o.left, o.right, o.kind, o.at_ms)
     resolver.restore(links)
     return len(links)
+
+
+def order_rows(lake: Path) -> int:
+    """Rows of the lake's orders log (every version written), from its metadata alone."""
+    log = location(lake) / "sales_orders_log"
+    if not has_rows(log):
+        return 0
+    return sum(n or 0 for n in pa.table(DeltaTable(str(log)).get_add_actions(flatten=True)).column("num_records").to_pylist())
 
 
 def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:

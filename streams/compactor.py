@@ -21,7 +21,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 from sinks.compaction import compact
 from sinks.tables import COMPACTABLE
-from streams.pipeline_process import die_with_parent, picklable
+from streams.children import die_with_parent
+from streams.pipeline_process import picklable
 from unify.errors import first_line
 
 log = logging.getLogger("unify.worker")

@@ -18,7 +18,6 @@ import queue
 import signal
 import threading
 import traceback
-from array import array
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -26,14 +25,14 @@ from pathlib import Path
 from sinks.delta import DeltaSink
 from sinks.lake import location
 from sinks.restore import read_orders
+from streams.children import die_with_parent
+from streams.churn_training import ChurnFeed, train
 from streams.enrich_stage import EnrichStage
 from streams.pipeline import Decoder, Message, settle_gc, tune_gc
-from streams.pipeline_process import die_with_parent
 from streams.settings import ConfigModel, Settings
 from streams.topics import read_range
 from unify.cdm import OrderChange
 from unify.clusters import CustomerIds
-from unify.enrich import ChurnModel
 from unify.errors import InvalidRecord, first_line
 from unify.resolver import Output
 
@@ -64,64 +63,6 @@ def _replay(settings: Settings, lake: Path, bootstrap: str, ends: dict[tuple[str
         dead_letters += len(dead)
         events.value += len(records)
     return dead_letters, sink.batch
-
-
-class ChurnFeed:
-    """Stands in for the churn model during the fold: its calls go, in order and in chunks,
-    to the process that trains the model. A chunk is packed as (times, customer ids or None
-    for a clock move, input names, input values in an array): pickling an example's dict
-    and reading it back cost more than the fold's own work for it."""
-
-    def __init__(self, conn: Connection, chunk: int = 10_000):
-        self._conn, self._chunk = conn, chunk
-        self._clock: int | None = None
-        self._names: tuple = ()
-        self._start()
-
-    def _start(self) -> None:
-        self._times, self._ids, self._values = array("q"), [], array("d")
-
-    def advance(self, now_ms: int) -> None:
-        if self._clock is None or now_ms > self._clock:  # the model ignores a clock that does not move on
-            self._clock = now_ms
-            self._times.append(now_ms)
-            self._ids.append(None)
-            self._flush_if_full()
-
-    def observe(self, customer_id: str, x: dict, event_ms: int) -> None:
-        names = tuple(x)
-        if names != self._names:  # one layout per chunk
-            self._send()
-            self._names = names
-        self._times.append(event_ms)
-        self._ids.append(customer_id)
-        self._values.extend(x.values())
-        self._flush_if_full()
-
-    def _flush_if_full(self) -> None:
-        if len(self._ids) >= self._chunk:
-            self._send()
-
-    def _send(self) -> None:
-        if self._ids:
-            self._conn.send((True, (self._times, self._ids, self._names, self._values)))
-            self._start()
-
-    def close(self) -> None:
-        self._send()
-        self._conn.send((True, None))
-
-
-def train(model: ChurnModel, chunk: tuple) -> None:
-    """Replay a `ChurnFeed`'s chunk of calls on the model."""
-    times, ids, names, values = chunk
-    values, width, at = values.tolist(), len(names), 0
-    for at_ms, customer_id in zip(times, ids):
-        if customer_id is None:
-            model.advance(at_ms)
-        else:
-            model.observe(customer_id, dict(zip(names, values[at:at + width])), at_ms)
-            at += width
 
 
 def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection, part: int) -> dict | None:

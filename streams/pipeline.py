@@ -14,8 +14,9 @@ from typing import Iterable
 from sinks.compaction import merge_log, merge_small_files
 from sinks.delta import DeltaSink
 from sinks.held_orders_on_disk import HeldOrdersOnDisk
-from sinks.restore import read_orders, restore_resolver
+from sinks.restore import order_rows, read_orders, restore_resolver
 from sinks.segments import SegmentTracker
+from streams.churn_training import ChurnTrainer
 from streams.codec import SourceCodec, decode_override
 from streams.enrich_stage import EnrichStage
 from streams.outbox import Outbox
@@ -23,6 +24,10 @@ from streams.settings import Settings
 from unify.cdm import Change, Erasure, OrderChange, Override
 from unify.errors import InvalidRecord
 from unify.resolver import Resolver
+
+# Rows of the lake's orders log from which a restore trains the churn model in a process of
+# its own: below that, starting the process costs more than the training.
+TRAIN_APART_FROM = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,14 +99,31 @@ class Pipeline:
         self.enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days,
                                   orders=HeldOrdersOnDisk())
         restore_resolver(self.resolver, self.sink.lake, engine.attributes)
-        for change in read_orders(self.sink.lake):
-            self.enrich.apply_order(change, self.resolver.ids)
+        self._restore_activity()
         self.enrich.settle(self.resolver.ids)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink, **settings.view_options)
         self._segments_at = time.monotonic()
         if settings.stream.merge_after_files:
             merge_small_files(self.sink.lake, min_files=settings.stream.merge_after_files)
         tune_gc()
+
+    def _restore_activity(self) -> None:
+        """The ledger and the churn model from the lake's orders, in event-time order. From
+        a large lake the model trains in a process of its own meanwhile: the fold and the
+        training take about as long each."""
+        enrichment = self.enrich.enrichment
+        trainer = ChurnTrainer(enrichment.churn) if order_rows(self.sink.lake) >= TRAIN_APART_FROM else None
+        if trainer is not None:
+            enrichment.churn = trainer.feed
+        try:
+            for change in read_orders(self.sink.lake):
+                self.enrich.apply_order(change, self.resolver.ids)
+        except BaseException:
+            if trainer is not None:
+                trainer.stop()
+            raise
+        if trainer is not None:
+            enrichment.churn = trainer.model()
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True,
                 relayed: tuple[str, int, int] | None = None, merge: bool = True) -> BatchResult:

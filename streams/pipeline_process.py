@@ -7,7 +7,6 @@ parent (a kill -9 of the worker leaves no writer behind) and the worker with it.
 """
 from __future__ import annotations
 
-import ctypes
 import functools
 import logging
 import multiprocessing
@@ -16,6 +15,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
 from sinks.delta import read_checkpoints
+from streams.children import die_with_parent
 from streams.outbox import Outbox
 from streams.pipeline import BatchResult, Message, Pipeline
 from streams.relay import unpack
@@ -53,14 +53,6 @@ def follow_version(settings: Settings, bootstrap: str, pipeline: Pipeline) -> Pi
     seen = catch_up(fresh, bootstrap, lake_offsets(pipeline.sink.lake, settings.input_topics))
     log.warning("caught up %d events the rebuild had not seen", seen)
     return fresh
-
-
-def die_with_parent() -> None:
-    """For a child process: killed when the thread that started it ends (a kill -9 of the
-    worker leaves nothing behind)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    PR_SET_PDEATHSIG = 1
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _start(config: dict, bootstrap: str) -> None:

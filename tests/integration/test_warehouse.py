@@ -209,3 +209,17 @@ def test_a_lake_from_before_gets_the_table_properties(tmp_path):
     table = DeltaTable(str(tmp_path / "log"))
     assert TABLE_PROPERTIES.items() <= table.metadata().configuration.items()
     assert "name" in table.schema().to_arrow().names
+
+
+def test_a_restore_trains_churn_in_a_process_of_its_own_as_it_would_inline(landed, monkeypatch):
+    import streams.pipeline
+    settings, _ = landed
+    monkeypatch.setattr(streams.pipeline, "TRAIN_APART_FROM", 0)
+    apart = Pipeline(settings).enrich.enrichment.churn
+    monkeypatch.setattr(streams.pipeline, "TRAIN_APART_FROM", 10**12)
+    inline = Pipeline(settings).enrich.enrichment.churn
+    assert type(apart) is type(inline) and apart.metrics()["labels"] > 0
+    assert apart.metrics() == inline.metrics()
+    assert (apart.clock_ms, apart._last, sorted(apart._due)) == (inline.clock_ms, inline._last, sorted(inline._due))
+    probe = {name: 1.0 for name in next(iter(inline._layouts))}
+    assert apart.predict_proba_one(probe) == inline.predict_proba_one(probe)

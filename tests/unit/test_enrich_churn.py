@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from streams.order_replay import ChurnFeed, train
+from streams.churn_training import ChurnFeed, train
 from unify.enrich import ChurnModel, ChurnMonitor, Enrichment, OrderEvent
 from unify.enrich.features import DAY
 

@@ -1,8 +1,8 @@
 """Where the ledger keeps its orders: by order key, and by the source record each counts for.
 
-`HeldOrders` keeps them in memory (tests, the rebuild: a process that ends with the fold);
-`sinks.held_orders_on_disk.HeldOrdersOnDisk` keeps them in a local SQLite file (the worker,
-whose memory is otherwise mostly its orders). Both answer the same five questions.
+`HeldOrders` keeps them in memory (tests, and the rebuild, whose process ends with the fold
+and needs the speed); `sinks.held_orders_on_disk.HeldOrdersOnDisk` keeps them in a local
+RocksDB (a worker, whose memory they would otherwise dominate). Both answer the same questions.
 """
 from __future__ import annotations
 
