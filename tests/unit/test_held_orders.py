@@ -1,6 +1,8 @@
 """The ledger with its orders on disk against the ledger with its orders in memory."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,3 +33,15 @@ def test_orders_on_disk_answer_as_orders_in_memory_after_every_change(shuffled):
     finally:
         store.close()
 
+
+
+def test_the_folder_goes_with_the_store():
+    store = HeldOrdersOnDisk()
+    folder = Path(store._db.path())
+    assert folder.is_dir() and folder.name.startswith("unify-orders-")
+    store.close()
+    assert not folder.exists()
+    again = HeldOrdersOnDisk()
+    folder = Path(again._db.path())
+    del again  # collected: removed too
+    assert not folder.exists()
