@@ -1,6 +1,7 @@
 """The ledger with its orders on disk against the ledger with its orders in memory."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -45,3 +46,20 @@ def test_the_folder_goes_with_the_store():
     folder = Path(again._db.path())
     del again  # collected: removed too
     assert not folder.exists()
+
+
+def test_a_killed_process_folder_goes_when_the_next_store_starts(tmp_path, monkeypatch):
+    import subprocess
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # reaped: its PID names no process
+    left = tmp_path / f"unify-orders-{dead.pid}-x1"
+    left.mkdir()
+    mine = tmp_path / f"unify-orders-{os.getpid()}-x2"  # a live process's: kept
+    mine.mkdir()
+    store = HeldOrdersOnDisk()
+    assert not left.exists() and mine.exists()
+    assert Path(store._db.path()).parent == tmp_path
+    store.close()
