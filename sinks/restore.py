@@ -79,7 +79,7 @@ def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:
     log = location(lake) / "sales_orders_log"
     if not has_rows(log):
         return
-    with TemporaryDirectory(prefix="unify-orders-") as scratch:
+    with TemporaryDirectory(prefix="unify-order-sort-") as scratch:
         # Sorted into a file, not in memory: DuckDB would hold the whole sorted result while
         # it is read (about 400 bytes per order), on top of the state being restored.
         sorted_orders = Path(scratch) / "orders.parquet"
