@@ -6,6 +6,7 @@ id, plus the overrides, is enough to rebuild the link graph and keep ids stable.
 from __future__ import annotations
 
 from pathlib import Path
+from contextlib import contextmanager
 from tempfile import TemporaryDirectory
 from typing import Iterator
 
@@ -18,8 +19,6 @@ from sinks.lake import location, uri
 from sinks.warehouse import connect
 from unify.cdm import OrderChange, Override, kept
 from unify.resolver import LinkRow, Resolver
-
-SORT_MEMORY = "256MB"  # DuckDB's share while it sorts the orders; beyond it, it spills to disk
 
 
 def has_rows(table: Path) -> bool:
@@ -72,33 +71,42 @@ def order_rows(lake: Path) -> int:
     return sum(n or 0 for n in pa.table(DeltaTable(str(log)).get_add_actions(flatten=True)).column("num_records").to_pylist())
 
 
-def read_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChange]:
+@contextmanager
+def sorted_orders(lake: Path, chunk: int = 20_000) -> Iterator[Iterator[OrderChange]]:
     """The lake's current orders in event-time order (cancelled ones as deletes, so their
-    positions are known), to rebuild activity state from. Streamed: a large lake's orders
-    never sit in memory all at once."""
+    positions are known), to rebuild activity state from. Sorted on entering, into a scratch
+    file, then streamed from it `chunk` at a time: the sort takes memory for a moment, so
+    enter before the state being rebuilt grows."""
     log = location(lake) / "sales_orders_log"
     if not has_rows(log):
+        yield iter(())
         return
     with TemporaryDirectory(prefix="unify-order-sort-") as scratch:
-        # Sorted into a file, not in memory: DuckDB would hold the whole sorted result while
-        # it is read (about 400 bytes per order), on top of the state being restored.
-        sorted_orders = Path(scratch) / "orders.parquet"
+        # A file, not DuckDB's result: that would hold every order (about 400 bytes each)
+        # while they are folded. The sort has DuckDB's default memory limit: under a tight
+        # one (1 GB at 1M people) its window fails, under 256 MB it spills and takes three
+        # times as long.
+        path = Path(scratch) / "orders.parquet"
         con = connect()
         try:
-            con.execute(f"SET memory_limit='{SORT_MEMORY}'; SET temp_directory='{scratch}'")
+            con.execute(f"SET temp_directory='{scratch}'")
             con.execute(f"""COPY (
                 SELECT source, order_key, deleted, position, customer_source, customer_key,
                        epoch_ms(ordered_at) AS ordered_ms, total_amount, currency, store_id, channel, lines
                 FROM delta_scan('{uri(log)}')
                 QUALIFY row_number() OVER (PARTITION BY source, order_key ORDER BY position DESC, batch DESC) = 1
-                ORDER BY deleted, ordered_at, source, order_key) TO '{sorted_orders}' (FORMAT parquet)""")
+                ORDER BY deleted, ordered_at, source, order_key) TO '{path}' (FORMAT parquet)""")
         finally:
             con.close()
-        # through Arrow: a column's values come out about twice as fast as DuckDB's rows
-        for batch in pq.ParquetFile(sorted_orders).iter_batches(chunk):
-            for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in zip(
-                    *(column.to_pylist() for column in batch.columns)):
-                yield OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
-                    src, key, "upsert", pos, at, {
-                        "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
-                        "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})
+        yield _read_changes(path, chunk)
+
+
+def _read_changes(path: Path, chunk: int) -> Iterator[OrderChange]:
+    # through Arrow: a column's values come out about twice as fast as DuckDB's rows
+    for batch in pq.ParquetFile(path).iter_batches(chunk):
+        for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in zip(
+                *(column.to_pylist() for column in batch.columns)):
+            yield OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
+                src, key, "upsert", pos, at, {
+                    "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
+                    "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sinks.delta import DeltaSink
 from sinks.lake import location
-from sinks.restore import read_orders
+from sinks.restore import sorted_orders
 from streams.children import die_with_parent
 from streams.churn_training import ChurnFeed, train
 from streams.enrich_stage import EnrichStage
@@ -75,8 +75,9 @@ def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection, 
     enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
     conn.send((True, enrich.enrichment.churn))
     feed = enrich.enrichment.churn = ChurnFeed(conn)
-    for change in read_orders(lake):
-        enrich.apply_order(change, ids)
+    with sorted_orders(lake) as orders:
+        for change in orders:
+            enrich.apply_order(change, ids)
     feed.close()
     enrich.enrichment.churn = conn.recv()
     enrich.settle(ids)

@@ -14,7 +14,7 @@ from typing import Iterable
 from sinks.compaction import merge_log, merge_small_files
 from sinks.delta import DeltaSink
 from sinks.held_orders_on_disk import HeldOrdersOnDisk
-from sinks.restore import order_rows, read_orders, restore_resolver
+from sinks.restore import order_rows, restore_resolver, sorted_orders
 from sinks.segments import SegmentTracker
 from streams.churn_training import ChurnTrainer
 from streams.codec import SourceCodec, decode_override
@@ -98,8 +98,9 @@ class Pipeline:
         # the orders on disk: in memory they would be most of a worker's memory
         self.enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days,
                                   orders=HeldOrdersOnDisk())
-        restore_resolver(self.resolver, self.sink.lake, engine.attributes)
-        self._restore_activity()
+        with sorted_orders(self.sink.lake) as orders:  # sorted while the state is still small
+            restore_resolver(self.resolver, self.sink.lake, engine.attributes)
+            self._restore_activity(orders)
         self.enrich.settle(self.resolver.ids)  # the restored features are already in the lake
         self.segments = SegmentTracker(self.sink, **settings.view_options)
         self._segments_at = time.monotonic()
@@ -107,7 +108,7 @@ class Pipeline:
             merge_small_files(self.sink.lake, min_files=settings.stream.merge_after_files)
         tune_gc()
 
-    def _restore_activity(self) -> None:
+    def _restore_activity(self, orders: Iterable[OrderChange]) -> None:
         """The ledger and the churn model from the lake's orders, in event-time order. From
         a large lake the model trains in a process of its own meanwhile: the fold and the
         training take about as long each."""
@@ -116,7 +117,7 @@ class Pipeline:
         if trainer is not None:
             enrichment.churn = trainer.feed
         try:
-            for change in read_orders(self.sink.lake):
+            for change in orders:
                 self.enrich.apply_order(change, self.resolver.ids)
         except BaseException:
             if trainer is not None:
