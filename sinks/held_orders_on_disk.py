@@ -27,9 +27,7 @@ from rocksdict import Options, Rdict, WriteOptions
 from unify.enrich.orders import HeldOrder, RecordId
 
 CACHE_MB = 16  # RocksDB's block cache
-
-
-PREFIX = "unify-orders-"
+PREFIX = "unify-orders-"  # then the PID of the process whose store it is
 
 
 def _remove(db: Rdict, scratch: str) -> None:
