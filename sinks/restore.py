@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from tempfile import TemporaryDirectory
 from typing import Iterator
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from deltalake import DeltaTable
@@ -63,23 +62,15 @@ def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]
     return len(links)
 
 
-def order_rows(lake: Path) -> int:
-    """Rows of the lake's orders log (every version written), from its metadata alone."""
-    log = location(lake) / "sales_orders_log"
-    if not has_rows(log):
-        return 0
-    return sum(n or 0 for n in pa.table(DeltaTable(str(log)).get_add_actions(flatten=True)).column("num_records").to_pylist())
-
-
 @contextmanager
-def sorted_orders(lake: Path, chunk: int = 20_000) -> Iterator[Iterator[OrderChange]]:
+def sorted_orders(lake: Path, chunk: int = 20_000) -> Iterator[OrderChanges]:
     """The lake's current orders in event-time order (cancelled ones as deletes, so their
     positions are known), to rebuild activity state from. Sorted on entering, into a scratch
     file, then streamed from it `chunk` at a time: the sort takes memory for a moment, so
     enter before the state being rebuilt grows."""
     log = location(lake) / "sales_orders_log"
     if not has_rows(log):
-        yield iter(())
+        yield OrderChanges(None, chunk)
         return
     with TemporaryDirectory(prefix="unify-order-sort-") as scratch:
         # A file, not DuckDB's result: that would hold every order (about 400 bytes each)
@@ -98,15 +89,27 @@ def sorted_orders(lake: Path, chunk: int = 20_000) -> Iterator[Iterator[OrderCha
                 ORDER BY deleted, ordered_at, source, order_key) TO '{path}' (FORMAT parquet)""")
         finally:
             con.close()
-        yield _read_changes(path, chunk)
+        yield OrderChanges(path, chunk)
 
 
-def _read_changes(path: Path, chunk: int) -> Iterator[OrderChange]:
-    # through Arrow: a column's values come out about twice as fast as DuckDB's rows
-    for batch in pq.ParquetFile(path).iter_batches(chunk):
-        for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in zip(
-                *(column.to_pylist() for column in batch.columns)):
-            yield OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
-                src, key, "upsert", pos, at, {
-                    "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
-                    "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})
+class OrderChanges:
+    """The sorted orders: how many, and each as an `OrderChange`, `chunk` at a time."""
+
+    def __init__(self, path: Path | None, chunk: int):
+        self._file = None if path is None else pq.ParquetFile(path)
+        self._chunk = chunk
+
+    def __len__(self) -> int:
+        return 0 if self._file is None else self._file.metadata.num_rows
+
+    def __iter__(self) -> Iterator[OrderChange]:
+        if self._file is None:
+            return
+        # through Arrow: a column's values come out about twice as fast as DuckDB's rows
+        for batch in self._file.iter_batches(self._chunk):
+            for src, key, deleted, pos, cs, ck, at, amount, cur, store, channel, lines in zip(
+                    *(column.to_pylist() for column in batch.columns)):
+                yield OrderChange(src, key, "delete", pos, 0, {}) if deleted else OrderChange(
+                    src, key, "upsert", pos, at, {
+                        "customerSource": cs, "customerRef": ck, "orderedMs": at, "totalAmount": amount,
+                        "currency": cur, "storeId": store, "channel": channel, "lines": lines or []})

@@ -14,7 +14,7 @@ from typing import Iterable
 from sinks.compaction import merge_log, merge_small_files
 from sinks.delta import DeltaSink
 from sinks.held_orders_on_disk import HeldOrdersOnDisk
-from sinks.restore import order_rows, restore_resolver, sorted_orders
+from sinks.restore import OrderChanges, restore_resolver, sorted_orders
 from sinks.segments import SegmentTracker
 from streams.churn_training import ChurnTrainer
 from streams.codec import SourceCodec, decode_override
@@ -25,8 +25,8 @@ from unify.cdm import Change, Erasure, OrderChange, Override
 from unify.errors import InvalidRecord
 from unify.resolver import Resolver
 
-# Rows of the lake's orders log from which a restore trains the churn model in a process of
-# its own: below that, starting the process costs more than the training.
+# Orders from which a restore trains the churn model in a process of its own: below that,
+# starting the process costs more than the training.
 TRAIN_APART_FROM = 50_000
 
 
@@ -108,23 +108,24 @@ class Pipeline:
             merge_small_files(self.sink.lake, min_files=settings.stream.merge_after_files)
         tune_gc()
 
-    def _restore_activity(self, orders: Iterable[OrderChange]) -> None:
+    def _restore_activity(self, orders: OrderChanges) -> None:
         """The ledger and the churn model from the lake's orders, in event-time order. From
-        a large lake the model trains in a process of its own meanwhile: the fold and the
+        many orders the model trains in a process of its own meanwhile: the fold and the
         training take about as long each."""
+        if len(orders) < TRAIN_APART_FROM:
+            for change in orders:
+                self.enrich.apply_order(change, self.resolver.ids)
+            return
         enrichment = self.enrich.enrichment
-        trainer = ChurnTrainer(enrichment.churn) if order_rows(self.sink.lake) >= TRAIN_APART_FROM else None
-        if trainer is not None:
-            enrichment.churn = trainer.feed
+        trainer = ChurnTrainer(enrichment.churn)
+        enrichment.churn = trainer.feed
         try:
             for change in orders:
                 self.enrich.apply_order(change, self.resolver.ids)
         except BaseException:
-            if trainer is not None:
-                trainer.stop()
+            trainer.stop()
             raise
-        if trainer is not None:
-            enrichment.churn = trainer.model()
+        enrichment.churn = trainer.model()
 
     def process(self, messages: Iterable[Message], record_offsets: bool = True,
                 relayed: tuple[str, int, int] | None = None, merge: bool = True) -> BatchResult:

@@ -35,7 +35,6 @@ def test_orders_on_disk_answer_as_orders_in_memory_after_every_change(shuffled):
         store.close()
 
 
-
 def test_the_folder_goes_with_the_store():
     store = HeldOrdersOnDisk()
     folder = Path(store._db.path())
