@@ -44,6 +44,7 @@ def _replay(settings: Settings, lake: Path, bootstrap: str, ends: dict[tuple[str
     and the next free batch number."""
     decoder, sink = Decoder(settings), DeltaSink(lake, settings.engine.attributes)
     dead_letters = 0
+    tune_gc()
     for records in read_range(bootstrap, {}, ends, chunk):
         orders: dict[tuple[str, str], OrderChange] = {}
         dead = []
@@ -62,6 +63,7 @@ def _replay(settings: Settings, lake: Path, bootstrap: str, ends: dict[tuple[str
         sink.flush()
         dead_letters += len(dead)
         events.value += len(records)
+        settle_gc()
     return dead_letters, sink.batch
 
 
