@@ -58,3 +58,13 @@ def test_chain_rejects_oversized_and_nested_values():
     with pytest.raises(InvalidRecord, match="scalar"):
         chain({"a": 1})
     assert chain(None) is None
+
+
+def test_a_chain_remembers_values_without_changing_its_answers():
+    chain, fresh = compile_chain(["text", "name"]), lambda v: compile_chain(["text", "name"])(v)
+    values = ["  Ann-Marie  O'Neil ", "ANN-MARIE O'NEIL", "", "Zoë", "  Ann-Marie  O'Neil ", 42, "Zoë"]
+    assert [chain(v) for v in values] == [fresh(v) for v in values]
+    dates = compile_chain(["date:ymd"])
+    for _ in range(2):  # a value that failed fails again: failures are not remembered as None
+        with pytest.raises(InvalidRecord, match="unparseable date"):
+            dates("not a date")
