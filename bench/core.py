@@ -32,6 +32,9 @@ def _rss_bytes() -> int:
 def run_core(settings: Settings, sizes: list[int], seed: int = 7, log=print) -> dict:
     engine, batch = settings.engine, settings.stream.batch_size
     results = {}
+    # `tune_gc` is undone at the end: the suites after this one run in this process, and with
+    # its threshold their Kafka clients, left in cycles, would live on and reconnect for ever
+    threshold = gc.get_threshold()
     decode_world(settings, WorldSpec(people=100, seed=seed + 1))  # loads lazy tables (phone metadata) first
     for target in sizes:
         before = _rss_bytes()
@@ -75,5 +78,7 @@ def run_core(settings: Settings, sizes: list[int], seed: int = 7, log=print) -> 
             f"{r['records_per_s_last_10pct']:,}/s at the end, {r['bytes_per_record']:,} B/record"
             f" (decode+normalize {r['decode_per_s']:,}/s)")
         del resolver
+        gc.unfreeze()  # else this resolver, frozen by `tune_gc`, is never freed
         gc.collect()
+    gc.set_threshold(*threshold)
     return results
