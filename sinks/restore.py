@@ -5,8 +5,8 @@ id, plus the overrides, is enough to rebuild the link graph and keep ids stable.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Iterator
 
