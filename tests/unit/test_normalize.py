@@ -1,4 +1,6 @@
+import phonenumbers
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from unify.errors import InvalidRecord
 from unify.normalize import compile_chain, country, email, gender, name, phone, postal_code, text
@@ -29,6 +31,32 @@ def test_email_canonical_form(raw, expected):
 @pytest.mark.parametrize("raw", ["(415) 555-0134", "415.555.0134", "+1 415 555 0134", "4155550134"])
 def test_phone_formats_agree_on_e164(raw):
     assert phone(raw, "US") == "+14155550134"
+
+
+def _by_libphonenumber(raw: str, region: str) -> str | None:
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) \
+        if phonenumbers.is_possible_number(parsed) else None
+
+
+DIGITS = st.text("0123456789", min_size=1, max_size=5)
+SEPARATOR = st.sampled_from(["", " ", "-", ".", "  ", " - "])
+PREFIX = st.sampled_from(["", "1", "+1", "+", "1 ", "+1 ", "11", "0", "01", "+44 ", "2"])
+SHAPED = st.builds(lambda pre, a, s1, b, s2, c, paren, pad: (
+    pad + pre + (f"({a})" if paren else a) + s1 + b + s2 + c + pad),
+    PREFIX, st.text("0123456789", min_size=2, max_size=4), SEPARATOR, DIGITS, SEPARATOR, DIGITS,
+    st.booleans(), st.sampled_from(["", " "]))
+REGION = st.sampled_from(["US", "CA", "PR", "GB", "DE"])
+
+
+@settings(max_examples=3000)
+@given(st.one_of(SHAPED, st.text("0123456789 ()+-.x", max_size=20)), REGION)
+def test_phone_matches_libphonenumber(raw, region):
+    """The fast path for North American shapes gives libphonenumber's answer, for any region."""
+    assert phone(raw, region) == _by_libphonenumber(raw, region)
 
 
 def test_phone_rejects_garbage():
