@@ -7,7 +7,8 @@ from unify.names import name_parts
 
 PLAIN = ["mary", "Ann", "JOHN", "José", "Anne-Marie", "O'Neil", "d'Arcy", "li", "Ng", "Zoë", "smith"]
 SPECIAL = ["Dr.", "dr", "jr", "Jr.", "III", "iv", "x", "j.", "J", "de", "van", "la", "y", "&", "and",
-           "Ph.D.", "king", "Dean", "st.", "bin", "mc", "e", "O'", "-", "3", "(Bob)", '"Bo"']
+           "Ph.D.", "king", "Dean", "st.", "bin", "mc", "e", "O'", "-", "3", "(Bob)", '"Bo"',
+           "A.", "v.", "I.", "V.", "É.", "J.J."]
 SPECIAL += sorted(CONSTANTS.titles)[:40:4] + sorted(CONSTANTS.prefixes)[:40:4] + sorted(CONSTANTS.suffix_acronyms)[:40:4]
 words = st.lists(st.sampled_from(PLAIN + SPECIAL), min_size=1, max_size=5)
 
@@ -27,3 +28,10 @@ def test_name_parts_match_nameparser(ws, comma_at, space):
 @given(st.lists(st.sampled_from(PLAIN), min_size=2, max_size=3))
 def test_plain_names_split_by_position(ws):
     assert name_parts(" ".join(ws)) == (ws[0], " ".join(ws[1:-1]), ws[-1])
+
+
+@given(st.sampled_from(PLAIN), st.characters(categories=["Lu", "Ll"]), st.sampled_from(PLAIN))
+def test_middle_initials_match_nameparser(first, initial, last):
+    for full in (f"{first} {initial}. {last}", f"{last}, {first} {initial}."):
+        parsed = HumanName(full)
+        assert name_parts(full) == (parsed.first, parsed.middle, parsed.last)
