@@ -3,7 +3,8 @@
 Orders hang off source records, not customers, so a rebuild needs nothing from the resolver
 until the partition is final: while the rebuild's own process replays the customer records
 through the core, this one reads, decodes and writes the orders. Given the final partition
-it then folds them, in event time, into the ledger, and streams each purchase's churn
+it then folds them, in event time, into the ledger (sorted beforehand, while the rebuild's
+process is still replaying its records), and streams each purchase's churn
 example to the rebuild's process, which trains the churn model on them meanwhile (the
 model learns in event order, so it cannot be split, but it need not wait for the ledger).
 With the trained model back it builds the customers' feature rows, a part at a time,
@@ -18,7 +19,9 @@ import queue
 import signal
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -67,8 +70,9 @@ def _replay(settings: Settings, lake: Path, bootstrap: str, ends: dict[tuple[str
     return dead_letters, sink.batch
 
 
-def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection, part: int) -> dict | None:
-    """Fold the orders over the final partition `ids`, then send every customer's feature
+def _enrich(settings: Settings, orders: Iterable[OrderChange], ids: CustomerIds, conn: Connection,
+            part: int) -> dict | None:
+    """Fold the `orders` (in event time) over the final partition `ids`, then send every customer's feature
     row (without its profile) over `conn` in parts of `part` customers, in id order, and
     None after the last; returns the churn model's metrics row (None without purchases).
     The churn model is sent over `conn` untrained, trained there on the fold's examples,
@@ -77,9 +81,8 @@ def _enrich(settings: Settings, lake: Path, ids: CustomerIds, conn: Connection, 
     enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
     conn.send((True, enrich.enrichment.churn))
     feed = enrich.enrichment.churn = ChurnFeed(conn)
-    with sorted_orders(lake) as orders:
-        for change in orders:
-            enrich.apply_order(change, ids)
+    for change in orders:
+        enrich.apply_order(change, ids)
     feed.close()
     enrich.enrichment.churn = conn.recv()
     enrich.settle(ids)
@@ -100,8 +103,12 @@ def _serve(conn: Connection, config: dict, lake: str, bootstrap: str, events) ->
     try:
         _, ends, chunk = conn.recv()
         conn.send((True, _replay(settings, location(lake), bootstrap, ends, chunk, events)))
-        _, ids, part = conn.recv()
-        conn.send((True, _enrich(settings, location(lake), ids, conn, part)))
+        # Sorted (DuckDB, without the GIL) while the partition is awaited: the rebuild's
+        # process sends it when it has replayed its records, and must not wait on the sort.
+        with ExitStack() as scratch, ThreadPoolExecutor(1) as sorter:
+            sorting = sorter.submit(scratch.enter_context, sorted_orders(location(lake)))
+            _, ids, part = conn.recv()
+            conn.send((True, _enrich(settings, sorting.result(), ids, conn, part)))
     except Exception as exc:  # some (delta-rs's) cannot be pickled: one line, the trace on stderr
         traceback.print_exc()
         conn.send((False, f"{type(exc).__name__}: {first_line(exc)}"))
