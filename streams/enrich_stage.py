@@ -80,10 +80,12 @@ class EnrichStage:
         cids = sorted((self._dirty | set(touched)) & ids.members.keys())
         # stored as of the customer's latest purchase: the same whenever it is written (the
         # views bring recency and decay to the dimension's watermark); the scores need the
-        # features now
-        stored = [self.enrichment.features(cid, members, None) for cid in cids]
-        current = [self.enrichment.features(cid, members, self.watermark_ms, mixes=False) if f.orders else f
-                   for cid, f in zip(cids, stored)]
+        # features now, from the same fold of the customer's records
+        ledger = self.enrichment.ledger
+        activities = [ledger.activity(members(cid) or ()) for cid in cids]
+        stored = [ledger.summarize(activity, None) for activity in activities]
+        current = [ledger.summarize(activity, self.watermark_ms, mixes=False) if f.orders else f
+                   for activity, f in zip(activities, stored)]
         for cid, f, now, v in zip(cids, stored, current, self.value.predict_many(current), strict=True):
             out.append({
                 "customer_id": cid, "as_of": f.as_of_ms if f.orders else None, "orders": f.orders,

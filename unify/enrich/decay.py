@@ -125,8 +125,18 @@ class DecayedSums:
         return to_float(units, self.reference, as_of_ms, self.half_life_ms)
 
     def values(self, as_of_ms: int) -> dict[str, float]:
-        """Every key's decayed sum at `as_of_ms`, sorted by key."""
-        return {key: self.value(key, as_of_ms) for key in sorted(self.units)}
+        """Every key's decayed sum at `as_of_ms`, sorted by key: `value` of each, with the
+        decay factor computed once."""
+        if not self.units:
+            return {}
+        whole, rest = divmod(as_of_ms, self.half_life_ms)
+        factor, exponent = 2.0 ** (-rest / self.half_life_ms), self.reference - whole - FRACTION_BITS
+        out = {}
+        for key in sorted(self.units):
+            units = self.units[key]
+            cut = max(units.bit_length() - _MANTISSA_BITS, 0)
+            out[key] = ldexp(float(units >> cut) * factor, cut + exponent)
+        return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DecayedSums):

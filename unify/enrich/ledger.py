@@ -121,8 +121,11 @@ class ActivityLedger:
     def features(self, records: Iterable[RecordId], as_of_ms: int | None, mixes: bool = True) -> CustomerFeatures:
         """Features of the customer made of `records`, at event time `as_of_ms`; None: at
         its latest purchase, which makes them a function of its own orders only."""
-        aggregate = self.activity(records, mixes)
-        return summarize(aggregate, aggregate.last_ms or 0 if as_of_ms is None else as_of_ms, self.spec, mixes)
+        return self.summarize(self.activity(records, mixes), as_of_ms, mixes)
+
+    def summarize(self, activity: ActivityAggregate, as_of_ms: int | None, mixes: bool = True) -> CustomerFeatures:
+        """`features` of an `activity` already folded (to read it at two times)."""
+        return summarize(activity, activity.last_ms or 0 if as_of_ms is None else as_of_ms, self.spec, mixes)
 
     def activity(self, records: Iterable[RecordId], mixes: bool = True) -> ActivityAggregate:
         """The aggregate of the customer made of `records`, to read, not to change: with one
