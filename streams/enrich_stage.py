@@ -21,7 +21,6 @@ import orjson
 from unify.clusters import CustomerIds
 from unify.enrich import ChurnModel, Enrichment, FeatureSpec, LifetimeValueModel, churn_inputs
 from unify.enrich.held_orders import OrderStore
-from unify.enrich.orders import record_of
 
 
 def _json(counts: dict) -> str:
@@ -54,10 +53,8 @@ class EnrichStage:
 
     def apply_order(self, change, ids: CustomerIds) -> None:
         customer_of = ids.customer_of.get
-        before = self.enrichment.ledger.record_of_order(change.source, change.key)
-        self.enrichment.apply(change, customer_of, ids.members.get)
-        after = record_of(change.order) if change.op == "upsert" else None
-        for record in (before, after):
+        applied = self.enrichment.apply(change, customer_of, ids.members.get)
+        for record in (applied.before, applied.after):
             customer = customer_of(record) if record is not None else None
             if customer is not None:
                 self._dirty.add(customer)

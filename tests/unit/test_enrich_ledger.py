@@ -173,3 +173,21 @@ def test_an_older_version_cannot_resurrect_a_deleted_order():
     assert ledger.features([RECORDS[0]], 0).orders == 0
     ledger.apply(OrderEvent("pos_tickets", "T", "upsert", 6, 0, order))
     assert ledger.features([RECORDS[0]], 0).orders == 1
+
+
+
+@settings(max_examples=100, deadline=None)
+@given(events.flatmap(st.permutations))
+def test_a_change_says_which_record_the_order_counted_for_and_names_and_a_key_purchases_once(shuffled):
+    ledger = ActivityLedger(SPEC)
+    held: dict = {}  # order key -> (latest position applied, the record its order counts for)
+    for event in shuffled + shuffled[: len(shuffled) // 2]:  # and some redelivered
+        key = (event.source, event.key)
+        named = (event.order["customerSource"], event.order["customerRef"]) if event.op == "upsert" else None
+        named = named if named is not None and named[1] is not None else None
+        applied = ledger.apply(event)
+        assert applied.before == held.get(key, (0, None))[1]
+        assert applied.after == named
+        assert applied.purchase == (key not in held and named is not None)
+        if key not in held or event.position > held[key][0]:
+            held[key] = (event.position, named)

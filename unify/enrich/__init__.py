@@ -23,7 +23,8 @@ features of all customers at one time.
 >>> order = {"customerSource": "pos_customers", "customerRef": "7", "orderedMs": 0, "totalAmount": 12.5,
 ...          "channel": "web", "lines": [{"brand": "Lumen", "category": "home", "quantity": 1, "price": 12.5}]}
 >>> enrichment.apply(OrderEvent("pos_tickets", "T1", "upsert", 1, 0, order),
-...                  {("pos_customers", "7"): "C1"}.get, {"C1": [("pos_customers", "7")]}.get)
+...                  {("pos_customers", "7"): "C1"}.get, {"C1": [("pos_customers", "7")]}.get).purchase
+True
 >>> features = enrichment.features("C1", {"C1": [("pos_customers", "7")]}.get, as_of_ms=0)
 >>> features.total_spend, features.top_brands[0].level
 (12.5, 'very high')

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from unify.enrich.churn import ChurnModel, activity_inputs
 from unify.enrich.features import CustomerFeatures, FeatureSpec
 from unify.enrich.held_orders import OrderStore
-from unify.enrich.ledger import ActivityLedger
-from unify.enrich.orders import OrderChange, RecordId, record_of
+from unify.enrich.ledger import ActivityLedger, Applied
+from unify.enrich.orders import OrderChange, RecordId
 
 CustomerOf = Callable[[RecordId], "str | None"]
 MembersOf = Callable[[str], "Iterable[RecordId] | None"]
@@ -38,8 +38,8 @@ class Enrichment:
     >>> for n, day in enumerate([0, 20, 200]):
     ...     order = {"customerSource": "pos_customers", "customerRef": "7", "orderedMs": day * DAY,
     ...              "totalAmount": 10.0, "channel": "store", "lines": []}
-    ...     enrichment.apply(OrderEvent("pos_tickets", f"T{n}", "upsert", n, day * DAY, order),
-    ...                      customers.get, members.get)
+    ...     _ = enrichment.apply(OrderEvent("pos_tickets", f"T{n}", "upsert", n, day * DAY, order),
+    ...                          customers.get, members.get)
     >>> enrichment.features("C1", members.get, as_of_ms=200 * DAY).orders
     3
     >>> enrichment.churn.metrics()["labels"], enrichment.churn.metrics()["positive_rate"]
@@ -52,17 +52,16 @@ class Enrichment:
         self.churn = ChurnModel() if churn is None else churn
         self.lateness_ms = lateness_ms
 
-    def apply(self, change: OrderChange, customer_of: CustomerOf, members_of: MembersOf) -> None:
-        purchase = self.ledger.is_new_purchase(change)
-        self.ledger.apply(change)
-        if not purchase:
-            return
-        ordered_ms = int(change.order["orderedMs"])
-        self.advance(ordered_ms - self.lateness_ms)
-        customer = customer_of(record_of(change.order))
-        if customer is not None:
-            x = activity_inputs(self.ledger.activity(members_of(customer) or (), mixes=False), ordered_ms)
-            self.churn.observe(customer, x, ordered_ms)
+    def apply(self, change: OrderChange, customer_of: CustomerOf, members_of: MembersOf) -> Applied:
+        applied = self.ledger.apply(change)
+        if applied.purchase:
+            ordered_ms = int(change.order["orderedMs"])
+            self.advance(ordered_ms - self.lateness_ms)
+            customer = customer_of(applied.after)
+            if customer is not None:
+                x = activity_inputs(self.ledger.activity(members_of(customer) or (), mixes=False), ordered_ms)
+                self.churn.observe(customer, x, ordered_ms)
+        return applied
 
     def apply_lineage(self, event) -> None:
         """A resolver `LineageEvent`: merged customers pool their pending churn examples,

@@ -19,11 +19,23 @@ orders). `tests/unit/test_enrich_features.py` measures these.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from unify.enrich.aggregate import ActivityAggregate
 from unify.enrich.features import CustomerFeatures, FeatureSpec, summarize
 from unify.enrich.held_orders import HeldOrders, OrderStore
 from unify.enrich.orders import HeldOrder, OrderChange, RecordId, hold, record_of
+
+
+class Applied(NamedTuple):
+    """What an order change did: the record the order counted for before and the one it
+    names now (None: none, such as after a delete), and whether it made a never-seen order
+    count for a record, the moment of a purchase (as opposed to a correction, a
+    cancellation or a replay). A stale version changes nothing but says the same."""
+
+    before: RecordId | None
+    after: RecordId | None
+    purchase: bool
 
 
 def _when_read(times, record: RecordId) -> Iterator[int]:
@@ -39,11 +51,13 @@ class ActivityLedger:
     >>> order = {"customerSource": "pos_customers", "customerRef": "7", "orderedMs": 0,
     ...          "totalAmount": 20.0, "channel": "store", "storeId": "S1", "lines": []}
     >>> ledger.apply(OrderEvent("pos_tickets", "T1", "upsert", 1, 0, order))
-    >>> ledger.apply(OrderEvent("pos_tickets", "T2", "upsert", 2, 0, dict(order, totalAmount=5.0)))
+    Applied(before=None, after=('pos_customers', '7'), purchase=True)
+    >>> _ = ledger.apply(OrderEvent("pos_tickets", "T2", "upsert", 2, 0, dict(order, totalAmount=5.0)))
     >>> ledger.apply(OrderEvent("pos_tickets", "T1", "upsert", 1, 0, order))   # redelivery: no-op
+    Applied(before=('pos_customers', '7'), after=('pos_customers', '7'), purchase=False)
     >>> ledger.features([("pos_customers", "7")], as_of_ms=0).total_spend
     25.0
-    >>> ledger.apply(OrderEvent("pos_tickets", "T2", "delete", 3, 0, {}))
+    >>> _ = ledger.apply(OrderEvent("pos_tickets", "T2", "delete", 3, 0, {}))
     >>> ledger.features([("pos_customers", "7"), ("crm_contacts", "x")], as_of_ms=0).orders
     1
     """
@@ -66,29 +80,19 @@ class ActivityLedger:
         held = self._orders.get(source, key)
         return held.position if isinstance(held, HeldOrder) else held
 
-    def record_of_order(self, source: str, key: str) -> RecordId | None:
-        """The source record a live order counts for; None if it counts for none."""
-        held = self._orders.get(source, key)
-        return held.record if isinstance(held, HeldOrder) else None
-
-    def is_new_purchase(self, change: OrderChange) -> bool:
-        """Whether applying `change` would make a never-seen order count for a record: the
-        moment a purchase happens, as opposed to a correction, a cancellation or a replay."""
-        return (change.op == "upsert" and self.position(change.source, change.key) is None
-                and record_of(change.order) is not None)
-
-    def apply(self, change: OrderChange) -> None:
+    def apply(self, change: OrderChange) -> Applied:
         source, key = change.source, change.key
         old = self._orders.get(source, key)
+        before = old.record if isinstance(old, HeldOrder) else None
+        record = record_of(change.order) if change.op == "upsert" else None
         if old is not None and change.position <= (old.position if isinstance(old, HeldOrder) else old):
-            return
+            return Applied(before, record, False)
         if isinstance(old, HeldOrder):
             self._orders.discard(source, key, old)
             self._take_out(old)
-        record = record_of(change.order) if change.op == "upsert" else None
         if record is None:
             self._orders.put(source, key, change.position)
-            return
+            return Applied(before, None, False)
         record = self._orders.shared(record)
         aggregate = self._aggregates.get(record)
         if aggregate is None:
@@ -96,6 +100,7 @@ class ActivityLedger:
         new = hold(change, record)
         self._orders.put(source, key, new)
         aggregate.add(new)
+        return Applied(before, record, old is None)
 
     def _take_out(self, old: HeldOrder) -> None:
         aggregate = self._aggregates[old.record]
