@@ -199,6 +199,10 @@ def compile_chain(specs: list[str] | tuple[str, ...]) -> Callable[[object], str 
         return current
 
     def run(value: object) -> str | None:
+        if value.__class__ is str:  # most values: the checks below, in one
+            if len(value) > MAX_VALUE_LENGTH:
+                raise InvalidRecord(f"value of {len(value)} characters exceeds {MAX_VALUE_LENGTH}")
+            return normalized(value)
         if value is None:
             return None
         if isinstance(value, (dict, list)):
