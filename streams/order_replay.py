@@ -72,11 +72,11 @@ def _replay(settings: Settings, lake: Path, bootstrap: str, ends: dict[tuple[str
 
 def _enrich(settings: Settings, orders: Iterable[OrderChange], ids: CustomerIds, conn: Connection,
             part: int) -> dict | None:
-    """Fold the `orders` (in event time) over the final partition `ids`, then send every customer's feature
-    row (without its profile) over `conn` in parts of `part` customers, in id order, and
-    None after the last; returns the churn model's metrics row (None without purchases).
-    The churn model is sent over `conn` untrained, trained there on the fold's examples,
-    and received back."""
+    """Fold the `orders` (in event time) over the final partition `ids`, then send every
+    customer's feature row (without its profile) over `conn` in parts of `part` customers,
+    in id order, and None after the last; returns the churn model's metrics row (None
+    without purchases). The churn model is sent over `conn` untrained, trained there on the
+    fold's examples, and received back."""
     tune_gc()
     enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days)
     conn.send((True, enrich.enrichment.churn))

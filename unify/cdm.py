@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from typing import Callable
 
 CONTACT_ATTRIBUTES: tuple[str, ...] = (
     "firstName",
@@ -34,6 +35,11 @@ SHARED_VALUES = frozenset({"firstName", "middleName", "lastName", "birthDate", "
 def kept(attribute: str, value: object) -> object:
     """A contact attribute's value as the engine keeps it: shared ones interned."""
     return sys.intern(value) if value.__class__ is str and attribute in SHARED_VALUES else value
+
+
+def keeper(attribute: str) -> Callable[[str], str]:
+    """`kept` of one attribute's text values, chosen once: `str` returns text unchanged."""
+    return sys.intern if attribute in SHARED_VALUES else str
 
 
 ORDER_ATTRIBUTES: tuple[str, ...] = (

@@ -8,10 +8,9 @@
 """
 from __future__ import annotations
 
-import sys
 from typing import Mapping
 
-from unify.cdm import SHARED_VALUES, kept
+from unify.cdm import keeper, kept
 from unify.errors import InvalidRecord
 from unify.names import name_parts
 from unify.normalize import compile_chain, parse_timestamp_ms
@@ -38,7 +37,7 @@ class ContactMapper:
 
     def __init__(self, spec: SourceSpec):
         self.spec = spec
-        self._fields = [(f.attribute, f.column, compile_chain(f.normalize), f.attribute in SHARED_VALUES)
+        self._fields = [(f.attribute, f.column, compile_chain(f.normalize), keeper(f.attribute))
                         for f in spec.fields]
         self._name_chain = next(
             (compile_chain(f.normalize) for f in spec.fields if f.attribute == "fullName"), None
@@ -49,13 +48,13 @@ class ContactMapper:
 
     def attributes(self, row: Mapping) -> dict[str, object]:
         out: dict[str, object] = {}
-        for attribute, column, chain, shared in self._fields:
+        for attribute, column, chain, keep in self._fields:
             try:
                 value = chain(row.get(column))
             except InvalidRecord as exc:
                 raise InvalidRecord(f"{column}: {exc.reason}") from None
             if value is not None:
-                out[attribute] = sys.intern(value) if shared else value  # as `kept` keeps it
+                out[attribute] = keep(value)
         raw_full = row.get(self._full_name_column) if self._full_name_column else None
         if isinstance(raw_full, str) and raw_full.strip():
             for attribute, part in zip(_NAME_PARTS, name_parts(raw_full)):

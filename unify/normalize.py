@@ -77,7 +77,7 @@ def email(value: str) -> str | None:
 
 def phone(value: str, region: str = "US") -> str | None:
     """E.164 form via libphonenumber; None when the number is not possible. The usual shapes
-    of a North American number take a fast path, about 20 times faster, that gives the same
+    of a North American number take a fast path, about 25 times faster, that gives the same
     answer (a property test holds it to libphonenumber)."""
     if region in _NANP_REGIONS and (m := _NANP.fullmatch(value.strip(" "))):
         return f"+1{m[1]}{m[2]}{m[3]}"
@@ -187,7 +187,8 @@ def compile_normalizer(spec: str) -> Normalizer:
 def compile_chain(specs: list[str] | tuple[str, ...]) -> Callable[[object], str | None]:
     """The normalizers of `specs` in order, as one function of a raw value. It remembers the
     latest `REMEMBERED` values it normalized: names, cities and postal codes repeat across
-    people, every value across a record's updates, and a phone number costs 20 µs to parse."""
+    people, every value across a record's updates, and a phone number off the fast path costs 20 µs
+    to parse."""
     steps = [compile_normalizer(s) for s in specs]
 
     @lru_cache(maxsize=REMEMBERED)
@@ -199,18 +200,15 @@ def compile_chain(specs: list[str] | tuple[str, ...]) -> Callable[[object], str 
         return current
 
     def run(value: object) -> str | None:
-        if value.__class__ is str:  # most values: the checks below, in one
-            if len(value) > MAX_VALUE_LENGTH:
-                raise InvalidRecord(f"value of {len(value)} characters exceeds {MAX_VALUE_LENGTH}")
-            return normalized(value)
-        if value is None:
-            return None
-        if isinstance(value, (dict, list)):
-            raise InvalidRecord(f"expected a scalar, got {type(value).__name__}")
-        current = str(value)
-        if len(current) > MAX_VALUE_LENGTH:
-            raise InvalidRecord(f"value of {len(current)} characters exceeds {MAX_VALUE_LENGTH}")
-        return normalized(current)
+        if value.__class__ is not str:  # most values are text: one check
+            if value is None:
+                return None
+            if isinstance(value, (dict, list)):
+                raise InvalidRecord(f"expected a scalar, got {type(value).__name__}")
+            value = str(value)
+        if len(value) > MAX_VALUE_LENGTH:
+            raise InvalidRecord(f"value of {len(value)} characters exceeds {MAX_VALUE_LENGTH}")
+        return normalized(value)
 
     return run
 

@@ -175,7 +175,6 @@ def test_an_older_version_cannot_resurrect_a_deleted_order():
     assert ledger.features([RECORDS[0]], 0).orders == 1
 
 
-
 @settings(max_examples=100, deadline=None)
 @given(events.flatmap(st.permutations))
 def test_a_change_says_which_record_the_order_counted_for_and_names_and_a_key_purchases_once(shuffled):

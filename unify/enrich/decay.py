@@ -31,10 +31,18 @@ def to_float(units: int, reference: int, as_of_ms: int, half_life_ms: int) -> fl
     The integer is cut to its leading bits first, so the same quantity stored at different
     references (a shift apart) gives the identical float.
     """
+    return _decayed(units, reference, *_as_of(as_of_ms, half_life_ms))
+
+
+def _as_of(as_of_ms: int, half_life_ms: int) -> tuple[int, float]:
+    """`to_float`'s part that depends on the time only: (whole half-lives, decay of the rest)."""
     whole, rest = divmod(as_of_ms, half_life_ms)
+    return whole, 2.0 ** (-rest / half_life_ms)
+
+
+def _decayed(units: int, reference: int, whole: int, factor: float) -> float:
     cut = max(units.bit_length() - _MANTISSA_BITS, 0)
-    top = float(units >> cut) * 2.0 ** (-rest / half_life_ms)
-    return ldexp(top, cut + reference - whole - FRACTION_BITS)
+    return ldexp(float(units >> cut) * factor, cut + reference - whole - FRACTION_BITS)
 
 
 class DecayedSums:
@@ -126,17 +134,9 @@ class DecayedSums:
 
     def values(self, as_of_ms: int) -> dict[str, float]:
         """Every key's decayed sum at `as_of_ms`, sorted by key: `value` of each, with the
-        decay factor computed once."""
-        if not self.units:
-            return {}
-        whole, rest = divmod(as_of_ms, self.half_life_ms)
-        factor, exponent = 2.0 ** (-rest / self.half_life_ms), self.reference - whole - FRACTION_BITS
-        out = {}
-        for key in sorted(self.units):
-            units = self.units[key]
-            cut = max(units.bit_length() - _MANTISSA_BITS, 0)
-            out[key] = ldexp(float(units >> cut) * factor, cut + exponent)
-        return out
+        decay to that time computed once."""
+        at = _as_of(as_of_ms, self.half_life_ms)
+        return {key: _decayed(self.units[key], self.reference, *at) for key in sorted(self.units)}
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DecayedSums):
