@@ -5,6 +5,7 @@ id, plus the overrides, is enough to rebuild the link graph and keep ids stable.
 """
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
@@ -25,41 +26,51 @@ def has_rows(table: Path) -> bool:
     return (table / "_delta_log").exists() and bool(DeltaTable(str(table)).file_uris())
 
 
-def read_state(lake: Path, attributes: tuple[str, ...]) -> tuple[list[Override], list[LinkRow]]:
-    """Overrides in the order they were applied, and the latest row of every source record."""
+def read_state(lake: Path, attributes: tuple[str, ...], chunk: int = 20_000) -> tuple[list[Override], Iterator[LinkRow]]:
+    """Overrides in the order they were applied, and the latest row of every source record,
+    streamed `chunk` rows at a time: a worker restores them into a resolver as they come,
+    where a list of them all would add about a kilobyte a record to its peak."""
     lake = location(lake)
     log, overrides_log = lake / "customer_links_log", lake / "overrides_log"
     if not has_rows(log):
-        return [], []
+        return [], iter(())
+    overrides = []
+    if has_rows(overrides_log):
+        con = connect()
+        try:
+            overrides = [Override((ls, lk), (rs, rk), kind, at) for kind, ls, lk, rs, rk, at in con.execute(f"""
+                SELECT kind, left_source, left_key, right_source, right_key, epoch_ms("at")
+                FROM delta_scan('{uri(overrides_log)}') ORDER BY batch""").fetchall()]
+        finally:
+            con.close()
+    return overrides, _links(log, attributes, chunk)
+
+
+def _links(log: Path, attributes: tuple[str, ...], chunk: int) -> Iterator[LinkRow]:
     available = set(DeltaTable(str(log)).schema().to_arrow().names)
     wanted = [a for a in attributes if a in available]
     cols = "".join(f', "{a}"' for a in wanted)
     con = connect()
     try:
-        overrides = []
-        if has_rows(overrides_log):
-            overrides = [Override((ls, lk), (rs, rk), kind, at) for kind, ls, lk, rs, rk, at in con.execute(f"""
-                SELECT kind, left_source, left_key, right_source, right_key, epoch_ms("at")
-                FROM delta_scan('{uri(overrides_log)}') ORDER BY batch""").fetchall()]
-        rows = con.execute(f"""
+        batches = con.execute(f"""
             SELECT source, source_key, customer_id, deleted, position,
                    epoch_ms(event_at), epoch_ms(first_at){cols}
             FROM delta_scan('{uri(log)}')
             QUALIFY row_number() OVER (PARTITION BY source, source_key ORDER BY batch DESC) = 1
-            ORDER BY first_at, source, source_key""").fetchall()
+            ORDER BY first_at, source, source_key""").fetch_record_batch(chunk)
+        for batch in batches:  # through Arrow, as `OrderChanges` reads its rows
+            for r in zip(*(column.to_pylist() for column in batch.columns)):
+                yield LinkRow(sys.intern(r[0]), r[1], r[2], None, None, None, None, r[3], r[4], r[5], r[6],
+                              {a: kept(a, v) for a, v in zip(wanted, r[7:]) if v is not None})
     finally:
         con.close()
-    links = [LinkRow(r[0], r[1], r[2], None, None, None, None, r[3], r[4], r[5], r[6],
-                     {a: kept(a, v) for a, v in zip(wanted, r[7:]) if v is not None}) for r in rows]
-    return overrides, links
 
 
-def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]) -> int:
+def restore_resolver(resolver: Resolver, lake: Path, attributes: tuple[str, ...]) -> None:
     overrides, links = read_state(lake, attributes)
     for o in overrides:
         resolver.override(o.left, o.right, o.kind, o.at_ms)
     resolver.restore(links)
-    return len(links)
 
 
 @contextmanager

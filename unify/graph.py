@@ -67,6 +67,10 @@ class LinkGraph:
         self.explained: dict[tuple[RecordId, RecordId], tuple | None] = {}
         self.unlinked = 0  # links removed so far: a change that removed none cannot split
 
+    def forget_changes(self) -> None:
+        """Start afresh: no changed pairs or keys, no match results kept for explaining."""
+        self.changed_pairs, self.changed_keys, self.explained = set(), set(), {}
+
     def override(self, a: RecordId, b: RecordId, always: bool | None,
                  touched: set[RecordId]) -> None:
         """Set (True: always, False: never) or clear (None) a pair override."""

@@ -236,7 +236,7 @@ class Resolver:
             out.generic_keys.append(GenericKeyRow(key, attributes, values, members,
                                                   self.graph.blocks.is_generic(key)))
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
-        self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
+        self.graph.forget_changes()
         return out
 
     def snapshot(self, part: int = 20_000) -> Iterator[Output]:
@@ -259,7 +259,7 @@ class Resolver:
                                                       self.graph.blocks.size(key), True))
             yield out
         # the explanations above read the match-time results kept for the changed pairs
-        self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
+        self.graph.forget_changes()
 
     def carry_ids_over(self, previous: dict[str, set[RecordId]], next_id: int, at_ms: int) -> list[LineageEvent]:
         """Take the customer ids of a previous build of the same records (see `carry_over`).
@@ -371,12 +371,15 @@ class Resolver:
         """Current clusters as sets of record ids (for tests and accuracy checks)."""
         return {frozenset(m) for m in self.ids.members.values() if m}
 
-    def restore(self, rows: Iterable[LinkRow]) -> None:
-        """Rebuild in-memory state from stored link rows, keeping their customer ids."""
+    def restore(self, rows: Iterable[LinkRow], forget_every: int = 10_000) -> None:
+        """Rebuild in-memory state from stored link rows, keeping their customer ids.
+
+        The rows are stored already, so what their adding changed is dropped every
+        `forget_every` rows instead of growing with all of them."""
         stored: dict[RecordId, str] = {}
         touched: set[RecordId] = set()
-        self.graph.changed_pairs, self.graph.changed_keys = set(), set()
-        for row in rows:
+        self.graph.forget_changes()
+        for n, row in enumerate(rows, 1):
             rid = (row.source, row.source_key)
             if row.deleted:
                 self.tombstones[rid] = (row.position, row.event_ms)
@@ -384,7 +387,10 @@ class Resolver:
             self.graph.add(SourceRecord(rid, row.attributes, row.position, row.event_ms,
                                         row.first_ms, self.matcher.rule_keys(row.attributes)), touched)
             stored[rid] = row.customer_id
-        self.graph.changed_pairs, self.graph.changed_keys, self.graph.explained = set(), set(), {}
+            if n % forget_every == 0:
+                touched.clear()
+                self.graph.forget_changes()
+        self.graph.forget_changes()
         for comp in self.graph.component(sorted(self.graph.records)):
             ids = sorted({stored[r] for r in comp})
             self.ids.adopt(comp, ids[0])

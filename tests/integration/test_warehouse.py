@@ -223,3 +223,14 @@ def test_a_restore_trains_churn_in_a_process_of_its_own_as_it_would_inline(lande
     assert (apart.clock_ms, apart._last, sorted(apart._due)) == (inline.clock_ms, inline._last, sorted(inline._due))
     probe = {name: 1.0 for name in next(iter(inline._layouts))}
     assert apart.predict_proba_one(probe) == inline.predict_proba_one(probe)
+
+
+def test_the_state_read_in_small_chunks_is_the_state_read_at_once(landed):
+    from sinks.restore import read_state
+    settings, _ = landed
+    attributes = settings.engine.attributes
+    overrides, at_once = read_state(settings.lake, attributes, chunk=1_000_000)
+    _, chunked = read_state(settings.lake, attributes, chunk=7)
+    rows = list(at_once)
+    assert len(rows) > 300 and list(chunked) == rows
+    assert all(row.attributes for row in rows if not row.deleted)

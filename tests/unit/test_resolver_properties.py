@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from unify.cdm import Change
@@ -176,13 +177,15 @@ def test_every_record_has_one_customer_and_ids_are_consistent(events):
         assert all(r.ids.customer_of[rid] == cid for rid in m)
 
 
+@pytest.mark.parametrize("forget_every", [10_000, 2])
 @settings(max_examples=200, deadline=None)
-@given(histories())
-def test_restore_from_rows_keeps_partition_and_ids(events):
+@given(events=histories())
+def test_restore_from_rows_keeps_partition_and_ids(events, forget_every):
     r = run(events)
     rows = [r._link_row(rid) for rid in sorted(set(r.graph.records) | set(r.tombstones))]
     restored = Resolver(SPEC)
-    restored.restore(rows)
+    restored.restore(iter(rows), forget_every)
+    assert not (restored.graph.changed_pairs or restored.graph.changed_keys or restored.graph.explained)
     assert restored.partition() == r.partition()
     assert {rid: restored.ids.customer_of[rid] for rid in r.graph.records} == \
            {rid: r.ids.customer_of[rid] for rid in r.graph.records}
