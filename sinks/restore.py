@@ -28,8 +28,9 @@ def has_rows(table: Path) -> bool:
 
 def read_state(lake: Path, attributes: tuple[str, ...], chunk: int = 20_000) -> tuple[list[Override], Iterator[LinkRow]]:
     """Overrides in the order they were applied, and the latest row of every source record,
-    streamed `chunk` rows at a time: a worker restores them into a resolver as they come,
-    where a list of them all would add about a kilobyte a record to its peak."""
+    streamed `chunk` rows at a time: a worker restores them into a resolver as they come
+    instead of holding a list of them all (about 290 bytes a record less after the links at
+    100k people)."""
     lake = location(lake)
     log, overrides_log = lake / "customer_links_log", lake / "overrides_log"
     if not has_rows(log):

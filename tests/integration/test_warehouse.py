@@ -229,7 +229,7 @@ def test_the_state_read_in_small_chunks_is_the_state_read_at_once(landed):
     from sinks.restore import read_state
     settings, _ = landed
     attributes = settings.engine.attributes
-    overrides, at_once = read_state(settings.lake, attributes, chunk=1_000_000)
+    _, at_once = read_state(settings.lake, attributes, chunk=1_000_000)
     _, chunked = read_state(settings.lake, attributes, chunk=7)
     rows = list(at_once)
     assert len(rows) > 300 and list(chunked) == rows
