@@ -116,6 +116,23 @@ def test_pending_examples_are_one_per_customer():
     assert len(model._due) <= sum(1 for t, _ in events if t > events[-1][0] - WINDOW) + len(customers)
 
 
+def test_stale_due_times_are_dropped_and_every_label_still_matures_right():
+    """Daily buyers leave a stale due time per purchase; once those outnumber the live ones
+    they are dropped, and every example still matures with the label its gaps give."""
+    model = ChurnModel(keep_matured=True)
+    buys = {f"C{c}": [d * DAY for d in range(c % 5, 300)] + [(400 + c) * DAY] for c in range(30)}
+    events = sorted((t, c) for c, times in buys.items() for t in times)
+    for t, customer in events:
+        model.advance(t)
+        model.observe(customer, {"x": 1.0}, t)
+        assert len(model._due) <= 2 * model.metrics()["pending"] + 1024
+    model.advance(10_000 * DAY)
+    expected = {(c, a, min(b, a + WINDOW), b - a > WINDOW)
+                for c, times in buys.items() for a, b in zip(times, times[1:] + [math.inf])}
+    assert {(m.customer_id, m.opened_ms, m.matured_ms, m.churned) for m in model.drain()} == expected
+    assert sum(len(times) for times in buys.values()) > 3 * 1024  # enough to have dropped some
+
+
 def test_replay_gives_the_same_model_and_metrics():
     first, second = ChurnModel(), ChurnModel()
     run(first, purchases(2))
