@@ -36,10 +36,11 @@ FIT_SAMPLE = 5_000
 
 class EnrichStage:
     def __init__(self, half_life_days: float = 90.0, churn_window_days: float = 90.0,
-                 refit_every_seconds: float = 60.0, orders: OrderStore | None = None):
-        """`orders`: where the ledger keeps its orders (in memory by default)."""
+                 refit_every_seconds: float = 60.0, orders: OrderStore | None = None, packed: bool = False):
+        """`orders`: where the ledger keeps its orders (in memory by default); `packed`: its
+        aggregates packed but for the ones used lately."""
         self.enrichment = Enrichment(FeatureSpec(half_life_days=half_life_days),
-                                     ChurnModel(window_days=churn_window_days), orders=orders)
+                                     ChurnModel(window_days=churn_window_days), orders=orders, packed=packed)
         self.value = LifetimeValueModel()
         self.watermark_ms = 0
         self.refit_every_seconds = refit_every_seconds

@@ -95,9 +95,10 @@ class Pipeline:
         self.decoder = Decoder(settings)
         self.resolver = Resolver(engine.match, engine.survivorship, engine.attributes)
         self.sink = DeltaSink(lake or settings.current_lake, engine.attributes)
-        # the orders on disk: in memory they would be most of a worker's memory
+        # the orders on disk and the aggregates packed: as objects in memory they would be
+        # most of a worker's memory
         self.enrich = EnrichStage(settings.enrich.half_life_days, settings.enrich.churn_window_days,
-                                  orders=HeldOrdersOnDisk())
+                                  orders=HeldOrdersOnDisk(), packed=True)
         with sorted_orders(self.sink.lake) as orders:  # sorted while the state is still small
             restore_resolver(self.resolver, self.sink.lake, engine.attributes)
             self._restore_activity(orders)

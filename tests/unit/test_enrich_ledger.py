@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from unify.enrich import ActivityLedger, FeatureSpec, OrderEvent, summarize
+from unify.enrich.aggregate import PackedAggregates
 from unify.enrich.features import DAY
 
 SPEC = FeatureSpec(half_life_days=30)
@@ -98,6 +99,19 @@ def test_any_arrival_order_gives_the_brute_force_features_after_every_prefix(bat
         in_order.apply(event)
     for records in CUSTOMERS:  # exact, not approximately: the sums are integers
         assert in_order.features(records, as_of) == ledger.features(records, as_of)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events.flatmap(st.permutations), st.integers(1, 3))
+def test_packed_aggregates_answer_as_aggregates_in_memory_after_every_change(shuffled, hot):
+    plain = ActivityLedger(SPEC)
+    packed = ActivityLedger(SPEC, packed=True)
+    packed._aggregates = PackedAggregates(hot=hot)  # so few kept as objects that most uses unpack
+    for event in shuffled + shuffled[: len(shuffled) // 2]:  # and some redelivered
+        assert packed.apply(event) == plain.apply(event)
+        assert list(packed.records()) == list(plain.records())
+        for records in CUSTOMERS:
+            assert packed.features(records, 400 * DAY) == plain.features(records, 400 * DAY)
 
 
 @settings(max_examples=40, deadline=None)

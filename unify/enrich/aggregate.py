@@ -11,12 +11,14 @@ order at an end of the span needs the times of the orders that remain, which the
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from heapq import nlargest
+from marshal import dumps, loads
 from typing import Self
 
 from unify.enrich.decay import DecayedSums, scale
-from unify.enrich.orders import HeldOrder, line_spend
+from unify.enrich.orders import HeldOrder, RecordId, line_spend
 
 ORDERS, SPEND = "orders", "spend"  # keys of the decayed activity sums
 
@@ -146,9 +148,81 @@ class ActivityAggregate:
     def __repr__(self) -> str:
         return f"ActivityAggregate(orders={self.orders}, cents={self.cents}, last_ms={self.last_ms})"
 
+    def packed(self) -> bytes:
+        """The aggregate as one bytes object, about a fifth of its memory (`unpacked` reads
+        it back equal)."""
+        sums = (self.activity, self.categories, self.brands)
+        return dumps((self.orders, self.cents, self.first_ms, self.previous_ms, self.last_ms, self.channels,
+                      self.stores, self.half_life_ms, *(x for s in sums for x in (s.reference, s.units))))
+
+    @classmethod
+    def unpacked(cls, packed: bytes) -> ActivityAggregate:
+        (orders, cents, first_ms, previous_ms, last_ms, channels, stores, half_life_ms,
+         *sums) = loads(packed)
+        aggregate = cls.__new__(cls)
+        aggregate.__setstate__((orders, cents, first_ms, previous_ms, last_ms, channels, stores,
+                                *(DecayedSums.restored(half_life_ms, sums[i], sums[i + 1]) for i in (0, 2, 4))))
+        return aggregate
+
     def __getstate__(self):
         return tuple(getattr(self, name) for name in self.__slots__)
 
     def __setstate__(self, state) -> None:
         for name, value in zip(self.__slots__, state, strict=True):
             setattr(self, name, value)
+
+
+class PackedAggregates:
+    """Activity aggregates by record, packed (`ActivityAggregate.packed`, a fifth of their
+    memory) but for the `hot` most recently used, which stay objects: `get` hands out a live
+    aggregate to change in place, packed again once `hot` others have been used since. For a
+    worker, whose memory they would otherwise be a quarter of; it costs a pack and an unpack
+    (about 10 µs) per order of a record not used lately.
+
+    >>> from unify.enrich.orders import HeldOrder
+    >>> aggregates = PackedAggregates(hot=1)
+    >>> aggregates[("pos", "1")] = ActivityAggregate(half_life_ms=1000)
+    >>> aggregates.get(("pos", "1")).add(HeldOrder(1, ("pos", "1"), 0, 2000, "store", None))
+    >>> aggregates[("pos", "2")] = ActivityAggregate(half_life_ms=1000)   # packs ("pos", "1")
+    >>> aggregates.get(("pos", "1")).cents, sorted(aggregates), len(aggregates)
+    (2000, [('pos', '1'), ('pos', '2')], 2)
+    """
+
+    def __init__(self, hot: int = 10_000):
+        self._hot: OrderedDict[RecordId, ActivityAggregate] = OrderedDict()  # least recently used first
+        self._packed: dict[RecordId, bytes] = {}
+        self._size = hot
+
+    def get(self, record: RecordId, default: ActivityAggregate | None = None) -> ActivityAggregate | None:
+        aggregate = self._hot.get(record)
+        if aggregate is not None:
+            self._hot.move_to_end(record)
+            return aggregate
+        packed = self._packed.pop(record, None)
+        if packed is None:
+            return default
+        aggregate = ActivityAggregate.unpacked(packed)
+        self._use(record, aggregate)
+        return aggregate
+
+    def __setitem__(self, record: RecordId, aggregate: ActivityAggregate) -> None:
+        self._packed.pop(record, None)
+        self._hot.pop(record, None)
+        self._use(record, aggregate)
+
+    def _use(self, record: RecordId, aggregate: ActivityAggregate) -> None:
+        if len(self._hot) >= self._size:
+            coldest, cold = self._hot.popitem(last=False)
+            self._packed[coldest] = cold.packed()
+        self._hot[record] = aggregate
+
+    def __delitem__(self, record: RecordId) -> None:
+        if self._hot.pop(record, None) is None:
+            del self._packed[record]
+
+    def __iter__(self) -> Iterator[RecordId]:
+        yield from self._hot
+        yield from self._packed
+
+    def __len__(self) -> int:
+        return len(self._hot) + len(self._packed)

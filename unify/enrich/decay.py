@@ -152,6 +152,13 @@ class DecayedSums:
     def __repr__(self) -> str:
         return f"DecayedSums(half_life_ms={self.half_life_ms}, keys={sorted(self.units)})"
 
+    @classmethod
+    def restored(cls, half_life_ms: int, reference: int | None, units: dict[str, int]) -> DecayedSums:
+        """Sums from their parts, as `__getstate__` gives them."""
+        sums = cls.__new__(cls)
+        sums.half_life_ms, sums.reference, sums.units = half_life_ms, reference, units
+        return sums
+
     def __getstate__(self):
         return self.half_life_ms, self.reference, self.units
 

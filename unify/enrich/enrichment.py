@@ -47,8 +47,8 @@ class Enrichment:
     """
 
     def __init__(self, spec: FeatureSpec | None = None, churn: ChurnModel | None = None,
-                 lateness_ms: int = 0, orders: OrderStore | None = None):
-        self.ledger = ActivityLedger(spec, orders)
+                 lateness_ms: int = 0, orders: OrderStore | None = None, packed: bool = False):
+        self.ledger = ActivityLedger(spec, orders, packed)
         self.churn = ChurnModel() if churn is None else churn
         self.lateness_ms = lateness_ms
 
