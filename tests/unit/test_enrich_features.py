@@ -105,6 +105,8 @@ def test_memory_per_order_and_per_record_is_bounded():
     per_record = footprint(ledger._aggregates, set()) / len(ledger._aggregates)
     assert per_order < 500, per_order  # measured: ~450 bytes
     assert per_record < 2600, per_record  # measured: ~2.2 KB for ~6 orders over ~9 brands
+    packed = sum(sys.getsizeof(a.packed()) for a in ledger._aggregates.values()) / len(ledger._aggregates)
+    assert packed < per_record / 3, (packed, per_record)  # measured: ~540 bytes, a quarter
     for n in range(orders // 2):  # cancelled orders keep only their key and position
         ledger.apply(OrderEvent("pos_tickets", str(5_000_000 + n), "delete", 10**9, 0, {}))
     assert footprint(held._passive, set()) / (orders // 2) < 120  # measured: ~90 bytes

@@ -149,8 +149,8 @@ class ActivityAggregate:
         return f"ActivityAggregate(orders={self.orders}, cents={self.cents}, last_ms={self.last_ms})"
 
     def packed(self) -> bytes:
-        """The aggregate as one bytes object, about a fifth of its memory (`unpacked` reads
-        it back equal)."""
+        """The aggregate as one bytes object, a fifth to a quarter of its memory
+        (`unpacked` reads it back equal)."""
         sums = (self.activity, self.categories, self.brands)
         return dumps((self.orders, self.cents, self.first_ms, self.previous_ms, self.last_ms, self.channels,
                       self.stores, self.half_life_ms, *(x for s in sums for x in (s.reference, s.units))))
@@ -173,11 +173,11 @@ class ActivityAggregate:
 
 
 class PackedAggregates:
-    """Activity aggregates by record, packed (`ActivityAggregate.packed`, a fifth of their
-    memory) but for the `hot` most recently used, which stay objects: `get` hands out a live
-    aggregate to change in place, packed again once `hot` others have been used since. For a
-    worker, whose memory they would otherwise be a quarter of; it costs a pack and an unpack
-    (about 10 µs) per order of a record not used lately.
+    """Activity aggregates by record, packed (`ActivityAggregate.packed`, a fifth to a
+    quarter of their memory) but for the `hot` most recently used, which stay objects: `get`
+    hands out a live aggregate to change in place, packed again once `hot` others have been
+    used since. For a worker, whose memory they would otherwise be a quarter of; it costs a
+    pack and an unpack (about 10 µs) per order of a record not used lately.
 
     >>> from unify.enrich.orders import HeldOrder
     >>> aggregates = PackedAggregates(hot=1)

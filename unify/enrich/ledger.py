@@ -14,7 +14,7 @@ arriving late cannot resurrect it).
 Memory: the orders themselves are in an `OrderStore` (`held_orders`: in memory, or on disk
 for a worker); per source record with orders one aggregate, about 2.2 KB for ~6 orders over
 ~9 brands and ~6 categories (it grows with the distinct brands and categories, not with the
-orders), or about 360 bytes packed (`PackedAggregates`, for a worker).
+orders), or a fifth to a quarter of that packed (`PackedAggregates`, for a worker).
 `tests/unit/test_enrich_features.py` measures these.
 """
 from __future__ import annotations
