@@ -176,7 +176,7 @@ class Resolver:
         previous = {self.ids.customer_of[r] for r in touched if r in self.ids.customer_of}
         seeds = set(touched)
         for cid in previous:
-            seeds |= self.ids.members.get(cid, set())
+            seeds.update(self.ids.members.get(cid, ()))
         for rid in touched:
             if rid not in self.graph.records:
                 self.ids.forget(rid)
