@@ -19,21 +19,21 @@ RecordId = tuple[str, str]
 class SourceRecord:
     """A source record's current normalized version, as the engine keeps it in memory."""
 
-    __slots__ = ("rid", "attrs", "position", "event_ms", "first_ms", "rule_keys")
+    __slots__ = ("rid", "attrs", "position", "event_ms", "first_ms", "keys")
 
     def __init__(self, rid: RecordId, attrs: dict, position: int, event_ms: int, first_ms: int,
-                 rule_keys: tuple):
+                 keys: tuple):
         self.rid = rid
         self.attrs = attrs
         self.position = position
         self.event_ms = event_ms
         self.first_ms = first_ms
-        self.rule_keys = rule_keys
+        self.keys = keys  # in each block (`Matcher.keys`)
 
     @property
-    def keys(self) -> tuple[str, ...]:
-        """Its block keys, each once (derived: a tuple per record would cost 70 bytes)."""
-        return Matcher.block_keys(self.rule_keys)
+    def block_keys(self) -> tuple[tuple[int, str], ...]:
+        """Its (block, key) pairs, each once (derived: a tuple per record would cost 70 bytes)."""
+        return Matcher.block_keys(self.keys)
 
     @property
     def age(self) -> tuple:
@@ -55,13 +55,14 @@ class LinkGraph:
 
     def __init__(self, matcher: Matcher, max_block_size: int):
         self.matcher = matcher
-        self.blocks = BlockIndex(max_block_size)
+        # an index per block: a key is then its value alone, often the record's own string
+        self.blocks = tuple(BlockIndex(max_block_size) for _ in matcher.block_attributes)
         self.records: dict[RecordId, SourceRecord] = {}
         self.edges: dict[RecordId, dict[RecordId, Link]] = {}
         self.overrides: dict[tuple[RecordId, RecordId], bool] = {}
         self._always: dict[RecordId, set[RecordId]] = {}
         self.changed_pairs: set[tuple[RecordId, RecordId]] = set()
-        self.changed_keys: set[str] = set()
+        self.changed_keys: set[tuple[int, str]] = set()  # (block, key)
         # the best pair of values per condition of links made since the last drain, so that
         # explaining them does not score them again
         self.explained: dict[tuple[RecordId, RecordId], tuple | None] = {}
@@ -94,12 +95,13 @@ class LinkGraph:
         """Insert a record and link it; `touched` collects records whose links changed."""
         rid = record.rid
         self.records[rid] = record
-        keys = record.keys
-        for key in keys:
-            if self.blocks.add(key, rid) == "became_generic":
-                self.changed_keys.add(key)
-                self._reevaluate_linked(self.blocks.members(key), touched)
-        candidates = self.blocks.candidates(keys)
+        candidates: set[RecordId] = set()
+        for block, key in record.block_keys:
+            index = self.blocks[block]
+            if index.add(key, rid) == "became_generic":
+                self.changed_keys.add((block, key))
+                self._reevaluate_linked(index.members(key), touched)
+            candidates |= index.candidates((key,))
         partners = self._always.get(rid)
         for other in (candidates | partners) if partners else candidates:
             if other != rid and other in self.records:
@@ -116,10 +118,11 @@ class LinkGraph:
             self.changed_pairs.add(pair(rid, other))
             self.explained.pop(pair(rid, other), None)
             touched.add(other)
-        for key in record.keys:
-            if self.blocks.remove(key, rid) == "became_specific":
-                self.changed_keys.add(key)
-                self._evaluate_all_pairs(self.blocks.members(key), touched)
+        for block, key in record.block_keys:
+            index = self.blocks[block]
+            if index.remove(key, rid) == "became_specific":
+                self.changed_keys.add((block, key))
+                self._evaluate_all_pairs(index.members(key), touched)
         touched.add(rid)
         return record
 
@@ -130,8 +133,13 @@ class LinkGraph:
         if forced is not None:
             return (ALWAYS, None) if forced else None
         ra, rb = self.records[a], self.records[b]
-        return self.matcher.match(a[0], ra.attrs, b[0], rb.attrs, self.blocks.is_generic,
-                                  ra.rule_keys, rb.rule_keys)
+        return self.matcher.match(a[0], ra.attrs, b[0], rb.attrs, self.is_generic, ra.keys, rb.keys)
+
+    def is_generic(self, block: int, key: str) -> bool:
+        return self.blocks[block].is_generic(key)
+
+    def generic_keys(self) -> list[tuple[int, str]]:
+        return [(block, key) for block, index in enumerate(self.blocks) for key in index.generic_keys()]
 
     def _evaluate(self, a: RecordId, b: RecordId, touched: set[RecordId]) -> None:
         a, b = key = pair(a, b)

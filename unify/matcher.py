@@ -2,17 +2,20 @@
 
 Blocking is derived from the rules: each rule's key conditions (comparators that give a key,
 such as `exact` and `phonetic`) form its block key, so a pair is only compared when it
-shares one. Which rule links a pair depends only on the two records and on which block keys
-are generic, never on arrival order.
+shares one. Rules with the same key conditions share a block, numbered from 0. Which rule
+links a pair depends only on the two records and on which block keys are generic, never on
+arrival order.
 
 >>> from unify.spec import Condition, MatchSpec, Rule
 >>> m = Matcher(MatchSpec(rules=(Rule("email", (Condition("emailAddress1"),
 ...     Condition("firstName", "nickname", 0.85))),)))
 >>> a = {"emailAddress1": "ann@x.com", "firstName": "ann"}
 >>> b = {"emailAddress1": "ann@x.com", "firstName": "annie"}
->>> m.block_keys(m.rule_keys(a)) == m.block_keys(m.rule_keys(b))
+>>> m.block_keys(m.keys(a))
+((0, 'ann@x.com'),)
+>>> m.block_keys(m.keys(a)) == m.block_keys(m.keys(b))
 True
->>> m.compare("crm", a, "pos", b, is_generic=lambda k: False).rule
+>>> m.compare("crm", a, "pos", b, is_generic=lambda block, key: False).rule
 'email'
 """
 from __future__ import annotations
@@ -27,10 +30,12 @@ from unify.spec import MatchSpec, Rule
 
 KEY_SEPARATOR = "\x1f"
 
-# A record's keys for one rule: None, one key, or several (multi-attribute conditions).
-# Kept this small because every record holds one per rule; strings are interned so equal
-# keys share memory with the block index.
+# A record's keys in one block: None, one key, or several (multi-attribute conditions).
+# Kept this small because every record holds one per block. A key is the key value itself
+# (the block is known by position): an exact key on one attribute is the record's own value,
+# no string of its own; other keys are interned, so that equal keys share memory.
 RuleKeys = Union[None, str, tuple[str, ...]]
+IsGeneric = Callable[[int, str], bool]  # (block, key)
 # A condition's best-scoring pair of values: (score, value a, value b).
 Best = tuple[float, object, object]
 
@@ -55,10 +60,10 @@ class ConditionResult:  # not frozen: made for every new link (see resolver's ou
 
 
 class _CompiledRule:
-    __slots__ = ("name", "index", "block_id", "key_parts", "scorers", "level", "pairs", "rule",
-                 "prefix", "single")
+    __slots__ = ("name", "index", "block", "key_parts", "scorers", "level", "pairs", "rule",
+                 "single")
 
-    def __init__(self, index: int, rule: Rule, block_id: int):
+    def __init__(self, index: int, rule: Rule, block: int):
         keyed = [c for c in rule.conditions if comparator(c.compare).key is not None]
         if not keyed:
             raise SpecError(
@@ -68,10 +73,9 @@ class _CompiledRule:
         self.rule = rule
         self.name = rule.name
         self.index = index
-        self.block_id = block_id
+        self.block = block
         self.level = rule.level
         self.key_parts = tuple((c.attributes, comparator(c.compare).key) for c in keyed)
-        self.prefix = f"{block_id}{KEY_SEPARATOR}"
         # (attribute, key function) per key condition, when each is on one attribute
         self.single = (tuple((attributes[0], key_fn) for attributes, key_fn in self.key_parts)
                        if all(len(attributes) == 1 for attributes, _ in self.key_parts) else None)
@@ -83,7 +87,6 @@ class _CompiledRule:
     def keys(self, attrs: Mapping[str, object], shard: str = "") -> RuleKeys:
         """Block keys of a record for this rule: one per combination of its key values, each
         after the record's `shard` (empty, or its shard value and a separator)."""
-        prefix = self.prefix + shard
         if self.single is not None:  # the common case: one value per key condition, one key
             parts = []
             for attribute, key_fn in self.single:
@@ -91,13 +94,15 @@ class _CompiledRule:
                 if value is None:
                     return None
                 parts.append(f"{key_fn(value)}")
-            return sys.intern(prefix + KEY_SEPARATOR.join(parts))
+            if len(parts) == 1:
+                return _key(shard, value, parts[0])
+            return sys.intern(shard + KEY_SEPARATOR.join(parts))
         if len(self.key_parts) == 1:
             attributes, key_fn = self.key_parts[0]
-            values = {key_fn(v) for a in attributes if (v := attrs.get(a)) is not None}
+            values = {_key(shard, v, key_fn(v)) for a in attributes if (v := attrs.get(a)) is not None}
             if not values:
                 return None
-            keys = tuple(sys.intern(f"{prefix}{v}") for v in sorted(values))
+            keys = tuple(sorted(values))
             return keys[0] if len(keys) == 1 else keys
         combos: list[tuple[str, ...]] = [()]
         for attributes, key_fn in self.key_parts:
@@ -105,7 +110,7 @@ class _CompiledRule:
             if not values:
                 return None
             combos = [(*c, v) for c in combos for v in sorted(values)]
-        keys = tuple(sys.intern(prefix + KEY_SEPARATOR.join(c)) for c in combos)
+        keys = tuple(sys.intern(shard + KEY_SEPARATOR.join(c)) for c in combos)
         return keys[0] if len(keys) == 1 else keys
 
     def allows(self, source_a: str, source_b: str) -> bool:
@@ -127,7 +132,7 @@ class Matcher:
 
     def __init__(self, spec: MatchSpec):
         self.spec = spec
-        block_ids: dict[tuple, int] = {}
+        blocks: dict[tuple, int] = {}
         self.rules: list[_CompiledRule] = []
         for i, rule in enumerate(spec.rules):
             signature = tuple(
@@ -135,41 +140,46 @@ class Matcher:
                 for c in rule.conditions
                 if comparator(c.compare).key is not None
             )
-            block_id = block_ids.setdefault(signature, len(block_ids))
-            self.rules.append(_CompiledRule(i, rule, block_id))
+            self.rules.append(_CompiledRule(i, rule, blocks.setdefault(signature, len(blocks))))
         sharded = (spec.shard_key,) if spec.shard_key else ()
         # every attribute a link can depend on: records equal on these link alike
         self.attributes = tuple(sorted({*sharded, *(a for rule in spec.rules for c in rule.conditions
                                                      for a in c.attributes)}))
-        self._block_attributes = {bid: "+".join((*sharded, *(a for a, _ in sig))) for sig, bid in block_ids.items()}
-        self._block_representatives = list({r.block_id: r for r in reversed(self.rules)}.values())
-        positions = {r.block_id: i for i, r in enumerate(self._block_representatives)}
-        self._rule_blocks = tuple(positions[r.block_id] for r in self.rules)
+        # each block's attributes, in block order, for people to read
+        self.block_attributes = tuple("+".join((*sharded, *(a for a, _ in sig))) for sig in blocks)
+        # equal links are one object (at most one per rule and score to four places): most
+        # are exact, of score 1, and a graph holds one per linked pair
+        self._links: dict[tuple[int, float], Link] = {}
+        representatives: dict[int, _CompiledRule] = {}
+        for rule in self.rules:
+            representatives.setdefault(rule.block, rule)
+        self._block_representatives = tuple(representatives.values())  # in block order
 
     def same_for_matching(self, a: Mapping[str, object], b: Mapping[str, object]) -> bool:
         """Whether two versions of a record have the same links: equal on every attribute
         the rules (and the shard key) read."""
         return all(a.get(name) == b.get(name) for name in self.attributes)
 
-    def describe_key(self, key: str) -> tuple[str, str]:
-        """A block key as (attributes, values) for people to read."""
-        block_id, *values = key.split(KEY_SEPARATOR)
-        return self._block_attributes[int(block_id)], " + ".join(values)
+    def describe_key(self, block: int, key: str) -> tuple[str, str, str]:
+        """A block key as (its name, attributes, values) for people to read; the name is the
+        block number and the key, one string."""
+        return (f"{block}{KEY_SEPARATOR}{key}", self.block_attributes[block],
+                " + ".join(key.split(KEY_SEPARATOR)))
 
-    def rule_keys(self, attrs: Mapping[str, object]) -> tuple[RuleKeys, ...]:
-        """A record's block keys per rule (computed once per block, when the record arrives)."""
+    def keys(self, attrs: Mapping[str, object]) -> tuple[RuleKeys, ...]:
+        """A record's keys in each block (computed once, when the record arrives)."""
         shard = ""
         if self.spec.shard_key is not None:
             shard = f"{attrs.get(self.spec.shard_key) or ''}{KEY_SEPARATOR}"
-        by_block = [rule.keys(attrs, shard) for rule in self._block_representatives]
-        return tuple(by_block[i] for i in self._rule_blocks)
+        return tuple(rule.keys(attrs, shard) for rule in self._block_representatives)
 
     @staticmethod
-    def block_keys(rule_keys: tuple[RuleKeys, ...]) -> tuple[str, ...]:
-        flat: set[str] = set()
-        for keys in rule_keys:
-            if keys is not None:
-                flat.update((keys,) if isinstance(keys, str) else keys)
+    def block_keys(keys: tuple[RuleKeys, ...]) -> tuple[tuple[int, str], ...]:
+        """`keys` as (block, key) pairs, each once."""
+        flat: set[tuple[int, str]] = set()
+        for block, found in enumerate(keys):
+            if found is not None:
+                flat.update((block, k) for k in ((found,) if isinstance(found, str) else found))
         return tuple(sorted(flat))
 
     def compare(
@@ -178,7 +188,7 @@ class Matcher:
         a: Mapping[str, object],
         source_b: str,
         b: Mapping[str, object],
-        is_generic: Callable[[str], bool],
+        is_generic: IsGeneric,
         keys_a: tuple[RuleKeys, ...] | None = None,
         keys_b: tuple[RuleKeys, ...] | None = None,
     ) -> Link | None:
@@ -186,7 +196,7 @@ class Matcher:
         return found[0] if found else None
 
     def match(self, source_a: str, a: Mapping[str, object], source_b: str, b: Mapping[str, object],
-              is_generic: Callable[[str], bool], keys_a: tuple[RuleKeys, ...] | None = None,
+              is_generic: IsGeneric, keys_a: tuple[RuleKeys, ...] | None = None,
               keys_b: tuple[RuleKeys, ...] | None = None) -> tuple[Link, tuple[Best, ...]] | None:
         """`compare`, with the best pair of values per condition of the rule that held (what
         `explain` shows, kept so a new link is not scored twice)."""
@@ -198,17 +208,21 @@ class Matcher:
         shard_key = self.spec.shard_key
         if shard_key is not None and a.get(shard_key) != b.get(shard_key):
             return None
-        keys_a = keys_a or self.rule_keys(a)
-        keys_b = keys_b or self.rule_keys(b)
+        keys_a = keys_a or self.keys(a)
+        keys_b = keys_b or self.keys(b)
         for rule in self.rules:
-            if not _share_specific_key(keys_a[rule.index], keys_b[rule.index], is_generic):
+            block = rule.block
+            if not _share_specific_key(block, keys_a[block], keys_b[block], is_generic):
                 continue
             if not rule.allows(source_a, source_b):
                 continue
             bests = rule.evaluate(a, b)
             if bests is not None:
-                score = sum(best[0] for best in bests) / len(bests)
-                return Link(rule.name, rule.index, round(score, 4)), bests
+                score = round(sum(best[0] for best in bests) / len(bests), 4)
+                link = self._links.get((rule.index, score))
+                if link is None:
+                    link = self._links[rule.index, score] = Link(rule.name, rule.index, score)
+                return link, bests
         return None
 
     def explain(self, rule_index: int, a: Mapping[str, object], b: Mapping[str, object],
@@ -234,14 +248,20 @@ def _best_pair(a: Mapping[str, object], b: Mapping[str, object], attributes: tup
     return max(pairs, key=lambda p: p[0]) if pairs else None
 
 
-def _share_specific_key(ka: RuleKeys, kb: RuleKeys, is_generic: Callable[[str], bool]) -> bool:
+def _key(shard: str, value: object, key: str) -> str:
+    """One value's key: an exact key on a text is the value itself (f"{value}" is the same
+    str), others are interned."""
+    return key if key is value and not shard else sys.intern(f"{shard}{key}")
+
+
+def _share_specific_key(block: int, ka: RuleKeys, kb: RuleKeys, is_generic: IsGeneric) -> bool:
     if ka is None or kb is None:
         return False
     if isinstance(ka, str) and isinstance(kb, str):
-        return ka == kb and not is_generic(ka)
+        return ka == kb and not is_generic(block, ka)
     shared = {ka} if isinstance(ka, str) else set(ka)
     shared &= {kb} if isinstance(kb, str) else set(kb)
-    return any(not is_generic(k) for k in shared)
+    return any(not is_generic(block, k) for k in shared)
 
 
 def _values(attrs: Mapping[str, object], attributes: tuple[str, ...]) -> tuple:

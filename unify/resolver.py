@@ -130,7 +130,7 @@ class Resolver:
             # a new version with the same links (a changed address, a consent flag): the
             # customer keeps its records and id, only its profile and this record change
             self.graph.records[rid] = SourceRecord(rid, change.attributes, change.position, change.event_ms,
-                                                   min(current.first_ms, change.event_ms), current.rule_keys)
+                                                   min(current.first_ms, change.event_ms), current.keys)
             self._dirty_records.add(rid)
             self._dirty_customers.add(self.ids.customer_of[rid])
             return
@@ -147,7 +147,7 @@ class Resolver:
         else:
             self.tombstones.pop(rid, None)
             record = SourceRecord(rid, change.attributes, change.position, change.event_ms,
-                                  min(first_ms, change.event_ms), self.matcher.rule_keys(change.attributes))
+                                  min(first_ms, change.event_ms), self.matcher.keys(change.attributes))
             unlinked = self.graph.unlinked
             self.graph.add(record, touched)
             if current is None and self.graph.unlinked == unlinked:
@@ -230,11 +230,10 @@ class Resolver:
             out.customers.append(self.profile(cid))
         for a, b in sorted(self.graph.changed_pairs):
             out.explanations.append(self.explain(a, b))
-        for key in sorted(self.graph.changed_keys):
-            attributes, values = self.matcher.describe_key(key)
-            members = self.graph.blocks.size(key)
-            out.generic_keys.append(GenericKeyRow(key, attributes, values, members,
-                                                  self.graph.blocks.is_generic(key)))
+        for block, key in sorted(self.graph.changed_keys):
+            index = self.graph.blocks[block]
+            out.generic_keys.append(GenericKeyRow(*self.matcher.describe_key(block, key), index.size(key),
+                                                  index.is_generic(key)))
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
         self.graph.forget_changes()
         return out
@@ -246,17 +245,16 @@ class Resolver:
         are left to the caller (`profile`), which writes them beside the customers' features."""
         rids = sorted({*self.graph.records, *self.tombstones})
         pairs = [(a, b) for a in sorted(self.graph.edges) for b in sorted(self.graph.edges[a]) if a < b]
-        keys = list(self.graph.blocks.generic_keys())
+        keys = self.graph.generic_keys()
         lineage = self._lineage
         self._dirty_records, self._dirty_customers, self._lineage = set(), set(), []
         for start in range(0, max(len(rids), len(pairs), len(keys), 1), part):
             out = Output(lineage=lineage if start == 0 else [])
             out.links = [self._link_row(rid) for rid in rids[start:start + part]]
             out.explanations = [self.explain(a, b) for a, b in pairs[start:start + part]]
-            for key in keys[start:start + part]:
-                attributes, values = self.matcher.describe_key(key)
-                out.generic_keys.append(GenericKeyRow(key, attributes, values,
-                                                      self.graph.blocks.size(key), True))
+            for block, key in keys[start:start + part]:
+                out.generic_keys.append(GenericKeyRow(*self.matcher.describe_key(block, key),
+                                                      self.graph.blocks[block].size(key), True))
             yield out
         # the explanations above read the match-time results kept for the changed pairs
         self.graph.forget_changes()
@@ -385,7 +383,7 @@ class Resolver:
                 self.tombstones[rid] = (row.position, row.event_ms)
                 continue
             self.graph.add(SourceRecord(rid, row.attributes, row.position, row.event_ms,
-                                        row.first_ms, self.matcher.rule_keys(row.attributes)), touched)
+                                        row.first_ms, self.matcher.keys(row.attributes)), touched)
             stored[rid] = row.customer_id
             if n % forget_every == 0:
                 touched.clear()

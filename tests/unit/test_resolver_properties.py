@@ -84,7 +84,7 @@ def reference_partition(events):
     m = Matcher(SPEC)
     counts = {}
     for rid, e in records.items():
-        for k in m.block_keys(m.rule_keys(e.attributes)):
+        for k in m.block_keys(m.keys(e.attributes)):
             counts[k] = counts.get(k, 0) + 1
     parent = {rid: rid for rid in records}
 
@@ -95,7 +95,7 @@ def reference_partition(events):
 
     for a, b in itertools.combinations(sorted(records), 2):
         link = m.compare(a[0], records[a].attributes, b[0], records[b].attributes,
-                         lambda k: counts.get(k, 0) > SPEC.max_block_size)
+                         lambda block, key: counts.get((block, key), 0) > SPEC.max_block_size)
         if forced.get((a, b)) is not None:
             link = forced[(a, b)]
         if link:
@@ -316,7 +316,7 @@ def test_a_one_record_profile_is_what_every_policy_gives(record_attrs, default_p
     attributes = ("firstName", "middleName", "lastName", "emailAddress1", "telephone1", "mobilePhone",
                   "address1_line1", "address1_city", "address1_postalCode", "birthDate")
     resolver = Resolver(SPEC, SurvivorshipSpec(default_policy=default_policy, source_priority=("pos",)), attributes)
-    record = SourceRecord(("crm", "1"), record_attrs, 3, 1_000, 900, resolver.matcher.rule_keys(record_attrs))
+    record = SourceRecord(("crm", "1"), record_attrs, 3, 1_000, 900, resolver.matcher.keys(record_attrs))
     assert resolver._sole_profile("C1", record) == resolver._merged_profile("C1", [record])
 
 
@@ -347,7 +347,7 @@ def test_a_merged_profile_is_what_the_policies_give(drawn, default_policy):
                   "address1_postalCode")
     resolver = Resolver(SPEC, SurvivorshipSpec(default_policy=default_policy, source_priority=("pos",),
                                                policies=(("telephone1", "most_frequent"),)), attributes)
-    records = [SourceRecord((("crm", "pos")[i % 2], str(i)), a, position, event_ms, 0, resolver.matcher.rule_keys(a))
+    records = [SourceRecord((("crm", "pos")[i % 2], str(i)), a, position, event_ms, 0, resolver.matcher.keys(a))
                for i, (a, position, event_ms) in enumerate(drawn)]
     row = resolver._merged_profile("C1", records)
     assert (row.attributes, row.winners) == _by_policies(resolver, records)
